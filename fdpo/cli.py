@@ -1,0 +1,70 @@
+"""The ``fdpo`` Typer app: registers one command per stage and runs it.
+
+Each stage lives in ``fdpo/commands/<name>.py`` and exposes ``command``; its
+heavy imports (torch, transformers, vllm) happen inside the command so that
+``fdpo --help`` stays instant. ``main`` also makes a closed stdout pipe
+(``fdpo rank big.jsonl | head -1``) end quietly.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+
+import typer
+
+from fdpo import __version__
+
+#: The pipeline in order.
+STAGES = ["synth", "sample", "execute", "rank", "locate", "train", "eval"]
+
+app = typer.Typer(
+    name="fdpo",
+    help=(
+        "Focused-DPO for code models, as JSONL stages that pipe into each other.\n\n"
+        "Example: fdpo sample problems.jsonl -m builtin:tiny-coder | fdpo execute | "
+        "fdpo rank | fdpo locate > pairs.jsonl"
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"fdpo {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+) -> None:
+    """Focused-DPO for code models."""
+
+
+def _register() -> None:
+    for name in STAGES:
+        if importlib.util.find_spec(f"fdpo.commands.{name}") is None:
+            continue  # a stage not built yet is simply not listed
+        module = importlib.import_module(f"fdpo.commands.{name}")
+        app.command(name=name, help=module.HELP, no_args_is_help=getattr(module, "NO_ARGS_IS_HELP", False))(
+            module.command
+        )
+
+
+_register()
+
+
+def main() -> None:
+    try:
+        app()
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`): stop quietly, as the Python docs advise.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(1)

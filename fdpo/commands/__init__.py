@@ -1,0 +1,1 @@
+"""One module per subcommand; each exposes ``HELP`` and ``command`` (see ``fdpo.cli``)."""

@@ -1,0 +1,179 @@
+"""The driver every JSONL stage runs on: read → shard → resume → transform → write.
+
+Covers the shared loop (lazy reading, ``--shard``, ``--resume``, ``--skip-invalid``),
+per-record error capture, progress on stderr and the closing summary. A stage
+supplies only a *transform*: a generator from input records to output records.
+Does not cover any stage's own logic.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fdpo.console import console, progress
+from fdpo.errors import FdpoError, debug
+from fdpo.jsonl import InvalidLine, Record, Sink, count_lines, iter_lines, open_input, parse_line
+
+Transform = Callable[[Iterator[Record], "Summary"], Iterable[Record]]
+
+
+@dataclass(frozen=True)
+class Shard:
+    index: int
+    count: int
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        """``"i/n"`` with 0 ≤ i < n."""
+        try:
+            i, n = (int(x) for x in text.split("/"))
+        except ValueError:
+            raise ValueError(f"expected i/n such as 0/4, got {text!r}") from None
+        if n < 1 or not 0 <= i < n:
+            raise ValueError(f"need 0 <= i < n, got {text!r} (shards count from 0)")
+        return cls(i, n)
+
+    def takes(self, position: int) -> bool:
+        return position % self.count == self.index
+
+
+@dataclass
+class StageIO:
+    """The options every stage shares, gathered from the command line."""
+
+    input: str | None = None
+    output: Path | None = None
+    resume: bool = False
+    shard: Shard | None = None
+    skip_invalid: bool = False
+
+
+@dataclass
+class Summary:
+    """What a run did; printed on stderr at the end and returned to callers."""
+
+    stage: str
+    read: int = 0
+    written: int = 0
+    errors: int = 0
+    already_done: int = 0
+    invalid_lines: list[int] = field(default_factory=list)
+    counts: Counter = field(default_factory=Counter)
+    seconds: float = 0.0
+
+    def text(self) -> str:
+        parts = [f"{self.read} read", f"{self.written} written"]
+        if self.errors:
+            parts.append(f"{self.errors} with error")
+        if self.already_done:
+            parts.append(f"{self.already_done} already done (--resume)")
+        if self.invalid_lines:
+            shown = ", ".join(map(str, self.invalid_lines[:10]))
+            more = " …" if len(self.invalid_lines) > 10 else ""
+            parts.append(f"{len(self.invalid_lines)} invalid lines skipped ({shown}{more})")
+        extra = ", ".join(f"{k}: {v}" for k, v in self.counts.items())
+        return f"fdpo {self.stage}: " + ", ".join(parts) + (f"; {extra}" if extra else "") + f" [{self.seconds:.1f}s]"
+
+
+def error_text(exc: BaseException, limit: int = 500) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def per_record(fn: Callable[[Record], Record | list[Record]]) -> Transform:
+    """A transform that applies ``fn`` to each record on its own.
+
+    Records that arrive with an ``error`` from an earlier stage pass through
+    untouched; an exception in ``fn`` puts an ``error`` field on the record
+    instead of stopping the stage. Both are counted.
+    """
+
+    def transform(records: Iterator[Record], summary: Summary) -> Iterator[Record]:
+        for record in records:
+            if record.get("error"):
+                summary.counts["upstream errors passed on"] += 1
+                yield record
+                continue
+            try:
+                out = fn(record)
+            except FdpoError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a record's failure is data
+                if debug():
+                    raise
+                summary.errors += 1
+                yield {**record, "error": error_text(exc)}
+                continue
+            yield from (out if isinstance(out, list) else [out])
+
+    return transform
+
+
+def run_stage(
+    name: str,
+    io: StageIO,
+    transform: Transform,
+    *,
+    output_key: Callable[[Record], Any] = lambda r: r.get("id"),
+    grouped: bool = False,
+    unit: str = "rec",
+) -> Summary:
+    """Run ``transform`` over the input stream and write its records.
+
+    ``output_key`` maps an output record back to the key of the input that
+    produced it (``problem_id`` for stages that write several lines per input,
+    which also set ``grouped``).
+    """
+    summary = Summary(name)
+    start = time.perf_counter()
+    sink = Sink(io.output, resume=io.resume, key=output_key, grouped=grouped)
+    summary.already_done = len(sink.done)
+    total = count_lines(io.input)
+    if total is not None and io.shard:
+        total = (total + io.shard.count - 1) // io.shard.count
+    stream = open_input(io.input)
+    try:
+        with progress(unit) as bar:
+            task = bar.add_task(name, total=total, rate="")
+
+            def inputs() -> Iterator[Record]:
+                position = -1
+                for lineno, line in iter_lines(stream):
+                    try:
+                        record = parse_line(line, lineno)
+                    except InvalidLine:
+                        if not io.skip_invalid:
+                            raise
+                        summary.invalid_lines.append(lineno)
+                        continue
+                    position += 1
+                    if io.shard and not io.shard.takes(position):
+                        continue
+                    if io.resume:
+                        if "id" not in record:
+                            raise FdpoError(f"line {lineno}: --resume needs an 'id' on every record")
+                        if record["id"] in sink.done:
+                            bar.advance(task)
+                            continue
+                    summary.read += 1
+                    if grouped:
+                        bar.advance(task)
+                    yield record
+
+            for out in transform(inputs(), summary):
+                sink.write(out)
+                summary.written += 1
+                if not grouped:
+                    bar.advance(task)
+    finally:
+        sink.close()
+        if stream is not None and io.input not in (None, "-"):
+            stream.close()
+        summary.seconds = time.perf_counter() - start
+    console.print(summary.text())
+    return summary
