@@ -1,0 +1,7 @@
+"""Problem synthesis from real code (``fdpo synth``), in the OSS-Instruct / SelfCodeAlign style.
+
+``seeds`` walks source trees and cuts functions out with tree-sitter, ``concepts``
+names what each one uses, ``problems`` asks a model for a new task and checks
+it, ``dedup`` and ``decontam`` filter the results, ``pipeline`` ties them into
+one stream. The command line lives in ``fdpo.commands.synth``.
+"""
