@@ -1,0 +1,97 @@
+"""fdpo locate: turn ranked records into preference pairs with their error-prone point.
+
+Does not cover ranking (``fdpo rank``) or training on the pairs (``fdpo train``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from fdpo.errors import FdpoError, handle_errors
+from fdpo.options import InputArg, OutputOpt, ResumeOpt, ShardOpt, SkipInvalidOpt, stage_io
+from fdpo.stage import per_record, run_stage
+
+HELP = """Write one line per preference pair: the shared prefix, each response's mid (the
+error-prone point) and the shared suffix, as character spans into each response.
+
+Pairs are (correct, incorrect) candidates of a ranked record, best first by
+Diff = rank gap + λ · shared length (the score gap over the record's score spread, the
+shared prefix + suffix over the longer response; docs/locate.md). Mids are widened
+to whole expressions or statements with tree-sitter (whole lines where a response does
+not parse); with --tokenizer the shared parts are also whole, identical tokens.
+--stats prints how the segments go with correctness (the paper's Phi analysis).
+
+Example: fdpo locate ranked.jsonl --tokenizer builtin:tiny-coder -o pairs.jsonl"""
+
+
+def _tokenizer(name: str):
+    """A fast Hugging Face tokenizer from a folder, hub name or ``builtin:NAME``."""
+    from fdpo.models import resolve_model
+
+    path = os.path.expanduser(resolve_model(name))
+    looks_local = path.startswith(("/", ".")) or path.count("/") > 1  # a hub name is "org/name"
+    if looks_local and not os.path.isdir(path):
+        raise FdpoError(f"cannot load tokenizer {name!r}: no such folder")
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+    except (OSError, ValueError) as exc:
+        raise FdpoError(f"cannot load tokenizer {name!r}: {exc}") from None
+    if not tokenizer.is_fast:
+        raise FdpoError(f"tokenizer {name!r} has no fast version: character offsets of tokens are needed")
+    return tokenizer
+
+
+@handle_errors("locate")
+def command(
+    input: InputArg = None,
+    output: OutputOpt = None,
+    tokenizer: Annotated[
+        Optional[str],
+        typer.Option(
+            help="The policy's tokenizer (folder, hub name or builtin:NAME): match prefix/suffix on token ids.",
+            show_default=False,
+        ),
+    ] = None,
+    snap: Annotated[bool, typer.Option("--snap/--no-snap", help="Widen mids to syntax boundaries (--no-snap: raw spans).")] = True,
+    lam: Annotated[float, typer.Option("--lambda", min=0.0, help="Weight of the shared length in Diff.")] = 1.0,
+    pairs_per_problem: Annotated[int, typer.Option(min=1, help="Pairs kept per problem, best Diff first.")] = 1,
+    stats: Annotated[bool, typer.Option("--stats", help="Print the Phi table of segments vs correctness on stderr.")] = False,
+    stats_out: Annotated[
+        Optional[Path], typer.Option(help="Also write the Phi statistics as JSON here (implies --stats).", show_default=False)
+    ] = None,
+    resume: ResumeOpt = False,
+    shard: ShardOpt = None,
+    skip_invalid: SkipInvalidOpt = False,
+) -> None:
+    import orjson
+
+    from fdpo.console import console
+    from fdpo.pairs import locate_record
+    from fdpo.phi import PhiStats
+
+    tok = _tokenizer(tokenizer) if tokenizer else None
+    phi = PhiStats() if stats or stats_out else None
+
+    def transform(records, summary):
+        def one(record):
+            lines, pairs, reason = locate_record(record, tokenizer=tok, snap=snap, lam=lam, per_problem=pairs_per_problem)
+            if reason:
+                summary.counts[f"no pair ({reason})"] += 1
+            if phi is not None:
+                phi.add(record, pairs)
+            return lines
+
+        yield from per_record(one)(records, summary)
+
+    io = stage_io(input, output, resume, shard, skip_invalid)
+    run_stage("locate", io, transform, output_key=lambda r: r.get("problem_id", r.get("id")), grouped=True)
+    if phi is not None:
+        phi.print(console)
+        if stats_out:
+            stats_out.write_bytes(orjson.dumps(phi.result(), option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE))
