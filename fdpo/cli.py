@@ -19,6 +19,8 @@ from fdpo import __version__
 
 #: The pipeline in order.
 STAGES = ["synth", "sample", "execute", "rank", "locate", "train", "eval"]
+#: Everything the app offers: the stages, then the end-to-end demo built on them.
+COMMANDS = [*STAGES, "demo"]
 
 app = typer.Typer(
     name="fdpo",
@@ -30,7 +32,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
+    rich_markup_mode="markdown",
 )
 
 
@@ -48,7 +50,7 @@ def _root(
 
 
 def _register() -> None:
-    for name in STAGES:
+    for name in COMMANDS:
         if importlib.util.find_spec(f"fdpo.commands.{name}") is None:
             continue  # a stage not built yet is simply not listed
         module = importlib.import_module(f"fdpo.commands.{name}")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from fdpo.cli import STAGES, app
+from fdpo.cli import COMMANDS, app
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -17,11 +17,11 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_every_stage_is_listed():
     result = CliRunner().invoke(app, ["--help"])
     assert result.exit_code == 0
-    for name in STAGES:
+    for name in COMMANDS:
         assert name in result.output
 
 
-@pytest.mark.parametrize("name", STAGES)
+@pytest.mark.parametrize("name", COMMANDS)
 def test_help_for_every_command_has_an_example(name):
     result = CliRunner().invoke(app, [name, "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
