@@ -1,0 +1,76 @@
+"""fdpo execute: run every candidate of a record against every test, sandboxed, and record the matrix.
+
+Covers the command line (limits, parallelism), the stage loop over records,
+the outcome counts and rate in the closing summary. Does not cover the
+sandbox itself (see ``fdpo.sandbox``) or what the matrix means (see ``rank``).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Optional
+
+import typer
+
+from fdpo.errors import handle_errors
+from fdpo.options import InputArg, OutputOpt, ResumeOpt, ShardOpt, SkipInvalidOpt, stage_io
+from fdpo.stage import run_stage
+
+HELP = """Run each record's candidates against its tests in a sandbox; add the pass matrix.
+
+Each candidate's code runs once in its own locked-down process (own PID and
+network namespaces, an unprivileged user, a read-only filesystem with a
+private /tmp, resource limits; see docs/execute.md for what holds where), and
+each test runs in a fresh copy of that loaded state. Adds `execution`:
+`outcomes[i][j]` (pass / fail / error / timeout / crash) for candidate i and
+test j, the reasons, each candidate's load status and output, and timings.
+Whatever a candidate does, the stage goes on and the record comes out.
+
+Example: fdpo execute sampled.jsonl -o executed.jsonl --timeout 3 --jobs 8"""
+
+
+@handle_errors("execute")
+def command(
+    input: InputArg = None,
+    output: OutputOpt = None,
+    timeout: Annotated[
+        float, typer.Option(min=0.001, help="Wall-clock seconds per test (also the limit for loading a candidate).")
+    ] = 3.0,
+    jobs: Annotated[
+        Optional[int], typer.Option(min=1, help="Candidates run in parallel. [default: the number of cores]",
+                                    show_default=False)
+    ] = None,
+    memory: Annotated[int, typer.Option(min=16, help="Address-space limit of each candidate process, in MB.")] = 2048,
+    resume: ResumeOpt = False,
+    shard: ShardOpt = None,
+    skip_invalid: SkipInvalidOpt = False,
+) -> None:
+    from fdpo.console import console
+    from fdpo.sandbox.limits import STATUSES, Limits
+    from fdpo.sandbox.matrix import execute, execution_field
+    from fdpo.sandbox.pool import Executor
+
+    limits = Limits(timeout=timeout, memory_mb=memory)
+
+    def transform(records, summary):
+        start, done = time.perf_counter(), 0
+        for status in STATUSES:
+            summary.counts[status] = 0
+        with Executor(jobs, limits) as executor:
+            console.print(f"fdpo execute: sandbox: {executor.isolation}", markup=False)
+            for record, plan in execute(records, executor):
+                if plan is None:
+                    summary.counts["upstream errors passed on"] += 1
+                    yield record
+                elif isinstance(plan, str):
+                    summary.errors += 1
+                    yield {**record, "error": plan}
+                else:
+                    execution = execution_field(plan, limits)
+                    for row in execution["outcomes"]:
+                        summary.counts.update(row)
+                        done += len(row)
+                    yield {**record, "execution": execution}
+        summary.counts["outcomes/s"] = round(done / max(time.perf_counter() - start, 1e-9), 1)
+
+    run_stage("execute", stage_io(input, output, resume, shard, skip_invalid), transform)
