@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rich.progress import TextColumn
+
 from fdpo.console import console, progress
 from fdpo.errors import FdpoError, debug
 from fdpo.jsonl import InvalidLine, Record, Sink, count_lines, iter_lines, open_input, parse_line
@@ -122,12 +124,14 @@ def run_stage(
     output_key: Callable[[Record], Any] = lambda r: r.get("id"),
     grouped: bool = False,
     unit: str = "rec",
+    live: tuple[str, ...] = (),
 ) -> Summary:
     """Run ``transform`` over the input stream and write its records.
 
     ``output_key`` maps an output record back to the key of the input that
     produced it (``problem_id`` for stages that write several lines per input,
-    which also set ``grouped``).
+    which also set ``grouped``). ``live`` names entries of ``summary.counts``
+    that the transform keeps current and the progress bar shows as it goes.
     """
     summary = Summary(name)
     start = time.perf_counter()
@@ -138,8 +142,8 @@ def run_stage(
         total = (total + io.shard.count - 1) // io.shard.count
     stream = open_input(io.input)
     try:
-        with progress(unit) as bar:
-            task = bar.add_task(name, total=total, rate="")
+        with progress(unit, TextColumn("[cyan]{task.fields[live]}")) as bar:
+            task = bar.add_task(name, total=total, live="")
 
             def inputs() -> Iterator[Record]:
                 position = -1
@@ -170,6 +174,9 @@ def run_stage(
                 summary.written += 1
                 if not grouped:
                     bar.advance(task)
+                if live:
+                    shown = (f"{summary.counts[k]:,} {k}" for k in live if k in summary.counts)
+                    bar.update(task, live=" ".join(shown))
     finally:
         sink.close()
         if stream is not None and io.input not in (None, "-"):

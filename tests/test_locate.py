@@ -460,3 +460,18 @@ def test_a_missing_tokenizer_folder_is_a_user_error(tmp_path):
 
     with pytest.raises(FdpoError, match="cannot load tokenizer .*no such folder"):
         _tokenizer(str(tmp_path / "nowhere"))
+
+
+def test_records_that_cannot_give_a_pair_are_counted_not_written(tmp_path, fdpo_exe):
+    import json
+    import subprocess
+
+    upstream = {"id": "bad", "error": "ValueError: from sample"}
+    broken = {"id": "broken", "candidates": "not a list", "tests": [], "ranking": {"correct": ["c0"], "incorrect": ["c1"]}}
+    path = tmp_path / "ranked.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in (upstream, broken)) + "\n")
+    done = subprocess.run(fdpo_exe + ["locate", str(path)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ""  # a pairs file holds pairs only
+    assert "no pair (upstream error): 1" in done.stderr
+    assert "1 with error" in done.stderr and "'broken'" in done.stderr

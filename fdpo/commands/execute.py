@@ -70,7 +70,7 @@ def command(
                     for row in execution["outcomes"]:
                         summary.counts.update(row)
                         done += len(row)
+                    summary.counts["outcomes/s"] = round(done / max(time.perf_counter() - start, 1e-9), 1)
                     yield {**record, "execution": execution}
-        summary.counts["outcomes/s"] = round(done / max(time.perf_counter() - start, 1e-9), 1)
 
-    run_stage("execute", stage_io(input, output, resume, shard, skip_invalid), transform)
+    run_stage("execute", stage_io(input, output, resume, shard, skip_invalid), transform, live=("outcomes/s",))

@@ -13,7 +13,7 @@ import typer
 
 from fdpo.errors import FdpoError, handle_errors
 from fdpo.options import InputArg, OutputOpt, ResumeOpt, ShardOpt, SkipInvalidOpt, stage_io
-from fdpo.stage import per_record, run_stage
+from fdpo.stage import run_stage
 
 HELP = """Write one line per preference pair: the shared prefix, each response's mid (the
 error-prone point) and the shared suffix, as character spans into each response.
@@ -71,23 +71,35 @@ def command(
 ) -> None:
     import orjson
 
-    from fdpo.console import console
+    from fdpo.console import console, warn
+    from fdpo.errors import debug
     from fdpo.pairs import locate_record
+    from fdpo.stage import error_text
     from fdpo.phi import PhiStats
 
     tok = _tokenizer(tokenizer) if tokenizer else None
     phi = PhiStats() if stats or stats_out else None
 
     def transform(records, summary):
-        def one(record):
-            lines, pairs, reason = locate_record(record, tokenizer=tok, snap=snap, lam=lam, per_problem=pairs_per_problem)
+        # The output holds pairs only: a record that cannot give one (an upstream error,
+        # or a failure here) is named on stderr and counted, so `train` never sees it.
+        for record in records:
+            if record.get("error"):
+                summary.counts["no pair (upstream error)"] += 1
+                continue
+            try:
+                lines, pairs, reason = locate_record(record, tokenizer=tok, snap=snap, lam=lam, per_problem=pairs_per_problem)
+            except Exception as exc:  # noqa: BLE001 - one bad record must not stop the stage
+                if debug():
+                    raise
+                summary.errors += 1
+                warn(f"record {record.get('id')!r}: {error_text(exc)}")
+                continue
             if reason:
                 summary.counts[f"no pair ({reason})"] += 1
             if phi is not None:
                 phi.add(record, pairs)
-            return lines
-
-        yield from per_record(one)(records, summary)
+            yield from lines
 
     io = stage_io(input, output, resume, shard, skip_invalid)
     run_stage("locate", io, transform, output_key=lambda r: r.get("problem_id", r.get("id")), grouped=True)

@@ -242,6 +242,7 @@ def make_transform(s: Settings, load):
                 slots = prepare_chunk(chunk, s, summary)
                 jobs = [slot for slot in slots if isinstance(slot, Job)]
                 done = iter(sample_batch(backend, jobs, s, summary, speed))
+                summary.counts["tok/s"] = speed.rate()
                 yield from (next(done) if isinstance(slot, Job) else slot for slot in slots)
         finally:
             backend.close()
@@ -318,4 +319,5 @@ def command(
         s.batch_size = s.batch_size or engine.default_batch_size
         return engine
 
-    run_stage("sample", stage_io(input, output, resume, shard, skip_invalid), make_transform(settings, load), unit="problem")
+    run_stage("sample", stage_io(input, output, resume, shard, skip_invalid), make_transform(settings, load), unit="problem",
+              live=("tok/s",))
