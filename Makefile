@@ -31,5 +31,10 @@ demo: $(STAMP)
 docs: $(STAMP)
 	$(PY) -m fdpo.docgen > docs/cli.md
 
+# Rebuilds the built-in model and its data sets from the seed, and checks them
+# bit-for-bit against the shipped files (fdpo/tinycoder/manifest.json).
+tiny-coder: $(STAMP)
+	$(PY) -m fdpo.tinycoder.build --out fdpo/builtin/tiny-coder --data-dir fdpo/data --seed 0
+
 clean:
 	rm -rf $(VENV) demo-out .pytest_cache

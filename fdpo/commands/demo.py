@@ -46,12 +46,13 @@ def command(
     seed: Annotated[int, typer.Option(help="Seed of sampling and training.")] = 0,
     epochs: Annotated[float, typer.Option(help="Training passes over the pairs.")] = 2.0,
     pairs_per_problem: Annotated[int, typer.Option(help="Pairs kept per problem by locate.")] = 3,
+    max_tokens: Annotated[int, typer.Option(help="Most tokens per generation (the built-in model's answers are short).")] = 192,
 ) -> None:
     out.mkdir(parents=True, exist_ok=True)
     steps = Steps(out)
     tok = ["--tokenizer", model]
     steps.run("sample", ["sample", str(problems), "-m", model, "--backend", "transformers", "--seed", str(seed),
-                         "-o", steps.file("sampled")])
+                         "--max-tokens", str(max_tokens), "-o", steps.file("sampled")])
     steps.run("execute", ["execute", steps.file("sampled"), "-o", steps.file("executed")])
     steps.run("rank", ["rank", steps.file("executed"), "-o", steps.file("ranked")])
     steps.run("locate", ["locate", steps.file("ranked"), *tok, "--pairs-per-problem", str(pairs_per_problem),
@@ -68,7 +69,7 @@ def command(
         name = label.lower().replace(" ", "-")
         report = out / f"eval-{name}.json"
         steps.run(f"eval {label}", ["eval", "-b", str(eval_set), "-m", path, "--label", label, "--seed", str(seed),
-                                    "--report", str(report), "-o", steps.file(f"eval-{name}")])
+                                    "--max-tokens", str(max_tokens), "--backend", "transformers", "--report", str(report), "-o", steps.file(f"eval-{name}")])
         reports.append(report)
     steps.run("compare", ["eval", "--compare", *map(str, reports), "--chart", str(out / "pass-at-1.png")])
     _summarise(out, steps, reports, pairs)
