@@ -224,6 +224,15 @@ def test_shipped_model_writes_asserts_for_the_test_template(shipped_model):
             assert isinstance(statement, ast.Assert) and isinstance(statement.test, ast.Compare), line
 
 
+def test_build_reports_each_file_that_differs_from_the_manifest():
+    shipped = json.loads(build.MANIFEST.read_text())
+    assert build.compare(shipped, shipped) == []
+    changed = {**shipped, "files": {**shipped["files"], "model/model.safetensors": "0" * 64}}
+    assert [line.split(":")[0] for line in build.compare(changed, shipped)] == ["model/model.safetensors"]
+    other_recipe = {**shipped, "recipe": {**shipped["recipe"], "steps": 1}}
+    assert build.compare(other_recipe, shipped) == ["the recipe differs from the shipped one"]
+
+
 def test_two_builds_with_the_same_seed_give_identical_weights(tmp_path):
     recipe = dataclasses.replace(build.Recipe(), steps=3, tokenizer_documents=300)
     for name in ("a", "b"):

@@ -1,9 +1,8 @@
 """The transformers backend: ``model.generate`` on one device, the CPU default.
 
-Covers loading a causal LM and its tokenizer, left-padded batches of prompts, each
-run through the model once and sampled ``n`` times from a copied, preallocated cache
-(``num_return_sequences`` where that does not apply), stop strings, seeding, and turning
-output ids back into ``Generation``s. Does not cover multi-device inference (use the
+Covers loading a causal LM and its tokenizer, left-padded batches of prompts sampled
+``n`` times each with ``num_return_sequences`` into a preallocated (static) cache, stop
+strings, seeding, and turning output ids back into ``Generation``s. Does not cover multi-device inference (use the
 vLLM backend) or training.
 
 Reproducibility: with a seed, torch's RNG is seeded at every call from the first
@@ -92,42 +91,10 @@ class TransformersBackend(Backend):
             "disable_compile": True,  # shapes change from call to call
         }
         with torch.inference_mode():
-            cache = self._shared_prefill(batch, per_prompt, max_new)
-            if cache is not None:
-                out = self.lm.generate(
-                    input_ids=batch["input_ids"].repeat_interleave(per_prompt, 0),
-                    attention_mask=batch["attention_mask"].repeat_interleave(per_prompt, 0),
-                    past_key_values=cache,
-                    **options,
-                )
-            else:
-                out = self.lm.generate(**batch, num_return_sequences=per_prompt, cache_implementation="static", **options)
+            out = self.lm.generate(**batch, num_return_sequences=per_prompt, cache_implementation="static", **options)
         new = out[:, batch["input_ids"].shape[1] :].tolist()
         gens = [self._generation(row, stop, max_new) for row in new]
         return [repeat_greedy(gens[i * per_prompt : (i + 1) * per_prompt], n) for i in range(len(prompts))]
-
-    def _shared_prefill(self, batch, n: int, max_new: int):
-        """A preallocated cache holding each prompt (all but its last token) n times over.
-
-        Each prompt is run through the model once instead of n times, and the cache is
-        preallocated (a dynamic cache copies every sequence's keys and values at every
-        step). None when that does not apply (one sample, a one-token prompt, sliding
-        windows or other cache layouts): ``generate`` then expands the prompts itself.
-        """
-        from transformers import StaticCache
-        from transformers.cache_utils import StaticLayer
-
-        length = batch["input_ids"].shape[1]
-        cache = StaticCache(config=self.lm.config, max_cache_len=length + max_new)
-        if n == 1 or length < 2 or any(type(layer) is not StaticLayer for layer in cache.layers):
-            return None
-        self.lm(input_ids=batch["input_ids"][:, :-1], attention_mask=batch["attention_mask"][:, :-1],
-                past_key_values=cache, use_cache=True)
-        for layer in cache.layers:
-            layer.keys = layer.keys.repeat_interleave(n, 0)
-            layer.values = layer.values.repeat_interleave(n, 0)
-            layer.batch_size *= n
-        return cache
 
     def _generation(self, row: list[int], stop: list[str] | None, max_new: int) -> Generation:
         # Finished rows are padded; with pad == EOS the first EOS marks the end either way.

@@ -44,7 +44,7 @@ def command(
         Path, typer.Option(help="Held-out evaluation set (HumanEval-shaped JSONL).", show_default="the bundled tiny_eval.jsonl")
     ] = DATA / "tiny_eval.jsonl",
     seed: Annotated[int, typer.Option(help="Seed of sampling and training.")] = 0,
-    epochs: Annotated[float, typer.Option(help="Training passes over the pairs.")] = 2.0,
+    epochs: Annotated[float, typer.Option(help="Training passes over the pairs.")] = 8.0,
     pairs_per_problem: Annotated[int, typer.Option(help="Pairs kept per problem by locate.")] = 3,
     max_tokens: Annotated[int, typer.Option(help="Most tokens per generation (the built-in model's answers are short).")] = 192,
 ) -> None:

@@ -127,7 +127,8 @@ def evaluate(plan: Plan) -> dict[str, Any]:
         sink.close()
         if engine is not None:
             engine.close()
-    records = read_records(plan.output) if plan.output else fresh
+    # With --resume the summary covers the problems of earlier runs too, which only the file holds.
+    records = read_records(plan.output) if plan.resume and plan.output else fresh
     summary = build_summary(bench, plan, records, meta)
     from fdpo.evaluation.report import print_summary, write_report
 
