@@ -182,5 +182,5 @@ def run_stage(
         if stream is not None and io.input not in (None, "-"):
             stream.close()
         summary.seconds = time.perf_counter() - start
-    console.print(summary.text())
+    console.print(summary.text(), soft_wrap=True)  # one line, so it can be grepped
     return summary
