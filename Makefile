@@ -6,7 +6,7 @@ STAMP := $(VENV)/.fdpo-installed
 export FDPO_DATA_DIR ?= $(abspath ../shared/data)
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup test test-fast demo docs tiny-coder bench clean
+.PHONY: setup test test-fast demo results docs tiny-coder bench clean
 
 setup: $(STAMP)
 
@@ -28,6 +28,10 @@ test-fast: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/fdpo demo --out demo-out
 
+# The numbers of docs/results.md: the demo over 3 seeds plus ablations (~25 minutes on 2 cores).
+results: $(STAMP)
+	$(PY) bench/results.py --seeds 0 1 2 --out results-out
+
 docs: $(STAMP)
 	$(PY) -m fdpo.docgen > docs/cli.md
 
@@ -37,4 +41,4 @@ tiny-coder: $(STAMP)
 	$(PY) -m fdpo.tinycoder.build --out fdpo/builtin/tiny-coder --data-dir fdpo/data --seed 0
 
 clean:
-	rm -rf $(VENV) demo-out .pytest_cache
+	rm -rf $(VENV) demo-out results-out .pytest_cache

@@ -62,9 +62,10 @@ def training_rows(tokenizer, recipe: Recipe) -> list[tuple[list[int], list[int]]
 def train_model(recipe: Recipe, out: Path) -> None:
     """Train the model and write its Hugging Face folder to ``out``."""
     from fdpo.console import console, progress
+    from fdpo.randmodel import qwen2_config
     from fdpo.tinycoder.corpus import training_documents
     from fdpo.tinycoder.tokenizer import train_tokenizer
-    from fdpo.tinycoder.train import deterministic_torch, model_config, new_model, pretrain
+    from fdpo.tinycoder.train import deterministic_torch, new_model, pretrain
 
     with console.status("tokenizer and corpus"):
         tokenizer = train_tokenizer(
@@ -73,7 +74,7 @@ def train_model(recipe: Recipe, out: Path) -> None:
             recipe.max_positions,
         )
         rows = training_rows(tokenizer, recipe)
-    config = model_config(
+    config = qwen2_config(
         tokenizer,
         hidden_size=recipe.hidden_size,
         layers=recipe.layers,

@@ -1,8 +1,8 @@
 """The tiny-coder tokenizer and the token rows it trains on.
 
-Covers training a byte-level BPE with exactly the pipeline that ``AutoTokenizer`` rebuilds for a
-Qwen2 folder (NFC, Qwen2's split regex, byte-level), so that transformers, vLLM and training see
-the same tokens; no chat template, so ``fdpo sample`` prompts it completion style. Also packs
+Covers training the byte-level BPE (``fdpo.randmodel.build_tokenizer``: the pipeline ``AutoTokenizer``
+rebuilds for a Qwen2 folder, so that transformers, vLLM and training see the same tokens) on the
+corpus, with no chat template, so ``fdpo sample`` prompts it completion style. Also packs
 documents into rows: each is tokens(prompt) + tokens(completion) + EOS, the boundary the model
 meets when a prompt is tokenized alone at sampling time, with the loss on the completion only.
 Does not cover training.
@@ -10,10 +10,9 @@ Does not cover training.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 
-from fdpo.randmodel import SPECIALS
+from fdpo.randmodel import build_tokenizer
 from fdpo.tinycoder.corpus import Document
 
 IGNORE = -100  # the label torch's cross entropy skips
@@ -21,27 +20,8 @@ Row = tuple[list[int], list[int]]  # token ids and their labels
 
 
 def train_tokenizer(documents: Iterable[Document], vocab_size: int, max_length: int):
-    from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, trainers
-    from transformers import Qwen2Tokenizer
-    from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX
-
-    bpe = Tokenizer(models.BPE())
-    bpe.normalizer = normalizers.NFC()
-    bpe.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(PRETOKENIZE_REGEX), behavior="isolated"),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-    ])
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=SPECIALS,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    bpe.train_from_iterator([prompt + completion for prompt, completion in documents], trainer=trainer)
-    merges = [tuple(pair) for pair in json.loads(bpe.to_str())["model"]["merges"]]
-    return Qwen2Tokenizer(
-        vocab=bpe.get_vocab(), merges=merges, model_max_length=max_length, additional_special_tokens=SPECIALS[1:]
-    )
+    """The Qwen2-pipeline BPE of ``fdpo.randmodel``, trained on whole documents, without a chat template."""
+    return build_tokenizer([prompt + completion for prompt, completion in documents], vocab_size, max_length, chat=False)
 
 
 def encode(tokenizer, documents: list[Document]) -> list[Row]:

@@ -1,9 +1,9 @@
 """Deterministic from-scratch training of the tiny coder: causal-LM loss on packed token rows.
 
-Covers the Qwen2 config (head_dim 64, tied embeddings), the seeded initialisation, AdamW with
-linear warmup and cosine decay, and the step loop, run on one torch thread with deterministic
-algorithms so that a seed gives the same weights bit for bit. The number of steps, not wall
-time, ends training. The rows' labels say which tokens are learned. Does not cover the data
+Covers the seeded initialisation, AdamW with linear warmup and cosine decay, and the step loop,
+run on one torch thread with deterministic algorithms so that a seed gives the same weights bit
+for bit. The number of steps, not wall time, ends training. The rows' labels say which tokens
+are learned. Does not cover the config (``fdpo.randmodel.qwen2_config``), the data
 (``tokenizer``) or writing the folder (``build``).
 """
 
@@ -12,27 +12,6 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Callable, Iterator
-
-
-def model_config(tokenizer, *, hidden_size: int, layers: int, intermediate_size: int, max_positions: int):
-    from transformers import Qwen2Config
-
-    heads = hidden_size // 64
-    return Qwen2Config(
-        vocab_size=len(tokenizer),
-        hidden_size=hidden_size,
-        intermediate_size=intermediate_size,
-        num_hidden_layers=layers,
-        num_attention_heads=heads,
-        num_key_value_heads=heads,
-        head_dim=64,
-        max_position_embeddings=max_positions,
-        tie_word_embeddings=True,
-        bos_token_id=tokenizer.eos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        torch_dtype="float32",
-    )
 
 
 @contextlib.contextmanager
