@@ -12,9 +12,9 @@ seed's pairs, the variants the paper ablates:
   PageRank (`fdpo eval --samples` scores them), then the same locate and train — how much the
   self-verified labels cost.
 
-It also scores every pair's chosen and rejected answers with the hidden tests (label accuracy),
-and runs the canonical solution against rank's truth tests (are wrong labels due to wrong
-tests, or to right tests too weak to tell?).
+It reports how many pairs the hidden tests confirm (the demo checks that), and runs the
+canonical solution against the model's tests (are wrong labels due to wrong tests, or to right
+tests too weak to tell?).
 Every step is a real `fdpo` process; the variants run ``--jobs`` at a time on one torch thread
 each. Writes ``OUT/results.json`` and prints the tables of docs/results.md.
 
@@ -72,15 +72,6 @@ def verdicts(folder: Path, name: str, answers: list[tuple[str, str]]) -> list[bo
     fdpo("eval", "-b", str(DEMO_SET), "--samples", str(samples), "--partial", "-o", str(scored))
     by_task = {r["task_id"]: iter(r["samples"]) for r in read_jsonl(scored)}
     return [next(by_task[t])["passed"] for t, _ in answers]
-
-
-def label_accuracy(folder: Path) -> dict[str, int]:
-    pairs = read_jsonl(folder / "pairs.jsonl")
-    answers = [(p["problem_id"], p[side]) for p in pairs for side in ("chosen", "rejected")]
-    passed = verdicts(folder, "pairs", answers)
-    kinds = {"right": (True, False), "both wrong": (False, False), "both right": (True, True), "reversed": (False, True)}
-    found = list(zip(passed[::2], passed[1::2]))
-    return {name: found.count(kind) for name, kind in kinds.items()}
 
 
 def hidden_verdicts(folder: Path, usable: list[dict]) -> dict[str, dict[str, bool]]:
@@ -176,7 +167,7 @@ def run_seed(out: Path, seed: int, jobs: int, epochs: str) -> dict:
         "pairs": summary["pairs"],
         "pair counts": {name: len(read_jsonl(folder / f"{name}.jsonl"))
                         for name in ("pairs", "pairs-10", "oracle-pairs", "oracle-pairs-10")},
-        "labels": label_accuracy(folder),
+        "labels": summary["pair labels"],
         "tests and splits": truth_tests(folder, usable, right),
         "phi": json.loads((folder / "phi.json").read_text())["segments"],
         "seconds": summary["seconds"],

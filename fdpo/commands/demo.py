@@ -2,8 +2,10 @@
 
 Covers running sample → execute → rank → locate → train (Focused-DPO and plain
 DPO) → eval as real ``fdpo`` processes, one artifact file per stage, and the
-closing table (pass@1, pairs, time per stage) with a bar chart. Does not add
-any logic of its own to the method: every number comes from a stage.
+closing table (pass@1, pairs, time per stage) with a bar chart. When the
+problems carry hidden tests (the bundled ones do), ``fdpo eval --samples``
+also checks how many pairs they confirm; the pipeline itself never reads them.
+Does not add any logic of its own to the method: every number comes from a stage.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ Samples k candidates and tests per demo problem, executes them, ranks, locates t
 error-prone points, trains Focused-DPO and, from the same pairs, plain DPO, then
 evaluates base, DPO and Focused-DPO on the held-out set. Every step is a real
 `fdpo` subcommand; its command line is printed, and its output is kept in --out.
+When the problems carry hidden tests (the bundled ones do), it also reports how many
+pairs they confirm; the pipeline itself never reads them.
 
 Example: fdpo demo --out demo-out --seed 0"""
 
@@ -57,9 +61,10 @@ def command(
     steps.run("rank", ["rank", steps.file("executed"), "-o", steps.file("ranked")])
     steps.run("locate", ["locate", steps.file("ranked"), *tok, "--pairs-per-problem", str(pairs_per_problem),
                          "--stats-out", str(out / "phi.json"), "-o", steps.file("pairs")])
-    pairs = _count_lines(out / "pairs.jsonl")
+    pairs = len(_read_jsonl(out / "pairs.jsonl"))
     if pairs == 0:
         raise FdpoError("locate built no pairs: nothing to train on (see the rank summary above)")
+    labels = _check_labels(steps, problems)
     train = ["train", steps.file("pairs"), "-m", model, "--seed", str(seed), "--epochs", str(epochs)]
     steps.run("train Focused-DPO", [*train, "-O", str(out / "focused-dpo")])
     steps.run("train DPO", [*train, "--no-focus", "-O", str(out / "dpo")])
@@ -72,7 +77,7 @@ def command(
                                     "--max-tokens", str(max_tokens), "--backend", "transformers", "--report", str(report), "-o", steps.file(f"eval-{name}")])
         reports.append(report)
     steps.run("compare", ["eval", "--compare", *map(str, reports), "--chart", str(out / "pass-at-1.png")])
-    _summarise(out, steps, reports, pairs)
+    _summarise(out, steps, reports, pairs, labels)
 
 
 class Steps:
@@ -97,12 +102,32 @@ class Steps:
             raise FdpoError(f"step '{label}' failed (exit {done.returncode}); its output is in {self.out}")
 
 
-def _count_lines(path: Path) -> int:
-    with path.open("rb") as f:
-        return sum(1 for line in f if line.strip())
+def _check_labels(steps: Steps, problems: Path) -> dict[str, int] | None:
+    """How many pairs the problems' own tests confirm: chosen passes and rejected fails.
+
+    The pipeline never reads those tests; this only tells how good PageRank's labels were.
+    Skipped (None) when the problems carry no HumanEval-style ``test``.
+    """
+    records = _read_jsonl(problems)
+    if not all(isinstance(r.get("test"), str) and "task_id" in r for r in records):
+        return None
+    task_ids = {r["id"]: r["task_id"] for r in records}
+    pairs = _read_jsonl(Path(steps.file("pairs")))
+    answers = [{"task_id": task_ids[p["problem_id"]], "completion": p[side]} for p in pairs for side in ("chosen", "rejected")]
+    Path(steps.file("pair-answers")).write_text("".join(json.dumps(a) + "\n" for a in answers))
+    steps.run("check labels", ["eval", "-b", str(problems), "--samples", steps.file("pair-answers"), "--partial",
+                               "--label", "pairs", "-o", steps.file("pair-verdicts")])
+    verdicts = {r["task_id"]: iter(s["passed"] for s in r["samples"]) for r in _read_jsonl(Path(steps.file("pair-verdicts")))}
+    found = [(next(verdicts[a["task_id"]]), next(verdicts[a["task_id"]])) for a in answers[::2]]
+    kinds = {"right": (True, False), "both wrong": (False, False), "both right": (True, True), "reversed": (False, True)}
+    return {name: found.count(kind) for name, kind in kinds.items()}
 
 
-def _summarise(out: Path, steps: Steps, reports: list[Path], pairs: int) -> None:
+def _read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _summarise(out: Path, steps: Steps, reports: list[Path], pairs: int, labels: dict[str, int] | None) -> None:
     from rich.table import Table
 
     from fdpo.console import console
@@ -117,14 +142,19 @@ def _summarise(out: Path, steps: Steps, reports: list[Path], pairs: int) -> None
         scores[data["label"]] = row["pass@1"]
         table.add_row(data["label"], f"{100 * row['pass@1']:.1f}%")
     console.print(table)
-    times = Table(title=f"{pairs} pairs built; time per stage")
+    times = Table(title="time per stage")
     times.add_column("stage")
     times.add_column("seconds", justify="right")
     for label, seconds in steps.seconds.items():
         times.add_row(label, f"{seconds:.1f}")
     times.add_row("[bold]total", f"[bold]{sum(steps.seconds.values()):.1f}")
     console.print(times)
-    summary = {"pass@1": scores, "pairs": pairs, "seconds": steps.seconds}
+    console.print(f"{pairs} pairs built")
+    if labels:
+        console.print(f"the problems' hidden tests (which the pipeline never reads) confirm {labels['right']} of them "
+                      f"({100 * labels['right'] / pairs:.0f}%: chosen passes, rejected fails); both wrong "
+                      f"{labels['both wrong']}, reversed {labels['reversed']}, both right {labels['both right']}")
+    summary = {"pass@1": scores, "pairs": pairs, "pair labels": labels, "seconds": steps.seconds}
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     console.print(f"artifacts in {out}/ (summary.json, pass-at-1.png, every stage's JSONL, both checkpoints)")
     console.print("over 3 seeds, with ablations and why the gains are small on this model: docs/results.md")
