@@ -65,19 +65,24 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
     return path
 
 
-def verdicts(folder: Path, name: str, answers: list[tuple[str, str]]) -> list[bool]:
-    """Hidden-test verdicts of (problem id, completion) answers on the demo problems, in order."""
-    samples = write_jsonl(folder / f"{name}-samples.jsonl", [{"task_id": t, "completion": c} for t, c in answers])
+def verdicts(folder: Path, name: str, programs: list[tuple[str, str]]) -> list[bool]:
+    """Hidden-test verdicts of (problem id, whole program) on the demo problems, in order."""
+    rows = [{"task_id": t, "solution": program} for t, program in programs]
+    samples = write_jsonl(folder / f"{name}-samples.jsonl", rows)
     scored = folder / f"{name}-scored.jsonl"
     fdpo("eval", "-b", str(DEMO_SET), "--samples", str(samples), "--partial", "-o", str(scored))
     by_task = {r["task_id"]: iter(r["samples"]) for r in read_jsonl(scored)}
-    return [next(by_task[t])["passed"] for t, _ in answers]
+    return [next(by_task[t])["passed"] for t, _ in programs]
 
 
 def hidden_verdicts(folder: Path, usable: list[dict]) -> dict[str, dict[str, bool]]:
-    """{problem id: {candidate id: passes the hidden tests}} for the ranked records."""
-    answers = [(r["id"], c["response"]) for r in usable for c in r["candidates"]]
-    passed = iter(verdicts(folder, "candidates", answers))
+    """{problem id: {candidate id: passes the hidden tests}} for the ranked records.
+
+    A candidate is judged by the program `fdpo execute` ran (its extracted ``code``), not by the
+    raw response, whose trailing text the extraction drops.
+    """
+    programs = [(r["id"], c.get("code") or r["prompt"] + c["response"]) for r in usable for c in r["candidates"]]
+    passed = iter(verdicts(folder, "candidates", programs))
     return {r["id"]: {c["id"]: next(passed) for c in r["candidates"]} for r in usable}
 
 
