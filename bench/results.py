@@ -15,6 +15,7 @@ seed's pairs, the variants the paper ablates:
 It reports how many pairs the hidden tests confirm (the demo checks that), and runs the
 canonical solution against the model's tests (are wrong labels due to wrong tests, or to right
 tests too weak to tell?).
+
 Every step is a real `fdpo` process; the variants run ``--jobs`` at a time on one torch thread
 each. Writes ``OUT/results.json`` and prints the tables of docs/results.md.
 
