@@ -25,6 +25,7 @@ each. Writes ``OUT/results.json`` and prints the tables of docs/results.md.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import statistics
@@ -32,6 +33,8 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+from fdpo.jsonl import read_records, write_records
 
 DATA = Path(__file__).resolve().parents[1] / "fdpo" / "data"
 DEMO_SET, EVAL_SET = DATA / "tiny_demo.jsonl", DATA / "tiny_eval.jsonl"
@@ -57,22 +60,14 @@ def fdpo(*args: str, threads: int | None = None, stdout=subprocess.DEVNULL) -> N
     subprocess.run([sys.executable, "-m", "fdpo", *args], check=True, env=env, stdout=stdout)
 
 
-def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def write_jsonl(path: Path, rows: list[dict]) -> Path:
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return path
-
-
 def verdicts(folder: Path, name: str, programs: list[tuple[str, str]]) -> list[bool]:
     """Hidden-test verdicts of (problem id, whole program) on the demo problems, in order."""
     rows = [{"task_id": t, "solution": program} for t, program in programs]
-    samples = write_jsonl(folder / f"{name}-samples.jsonl", rows)
+    samples = folder / f"{name}-samples.jsonl"
+    write_records(samples, rows)
     scored = folder / f"{name}-scored.jsonl"
     fdpo("eval", "-b", str(DEMO_SET), "--samples", str(samples), "--partial", "-o", str(scored))
-    by_task = {r["task_id"]: iter(r["samples"]) for r in read_jsonl(scored)}
+    by_task = {r["task_id"]: iter(r["samples"]) for r in read_records(scored)}
     return [next(by_task[t])["passed"] for t, _ in programs]
 
 
@@ -97,10 +92,10 @@ def truth_tests(folder: Path, usable: list[dict], right: dict[str, dict[str, boo
     probes = [{"id": r["id"], "prompt": r["prompt"], "entry_point": r["entry_point"], "tests": r["tests"],
                "candidates": [{"id": "canonical", "code": r["prompt"] + r["canonical_solution"]}]} for r in usable]
     executed = folder / "tests-executed.jsonl"
-    write_jsonl(folder / "tests-canonical.jsonl", probes)
+    write_records(folder / "tests-canonical.jsonl", probes)
     fdpo("execute", str(folder / "tests-canonical.jsonl"), "-o", str(executed))
     counts = {"tests": 0, "tests right": 0}
-    for record, done in zip(usable, read_jsonl(executed)):
+    for record, done in zip(usable, read_records(executed)):
         outcomes = (done.get("execution") or {}).get("outcomes") or [[]]  # a record without tests has none
         test_right = {t["id"]: o == "pass" for t, o in zip(record["tests"], outcomes[0])}
         counts["tests"] += len(test_right)
@@ -118,14 +113,14 @@ def truth_tests(folder: Path, usable: list[dict], right: dict[str, dict[str, boo
 def oracle_pairs(folder: Path, usable: list[dict], right: dict[str, dict[str, bool]]) -> None:
     """Relabel the ranked candidates by the hidden tests, then locate exactly as the demo does."""
     relabelled = []
-    for record in json.loads(json.dumps(usable)):  # a deep copy
+    for record in copy.deepcopy(usable):
         right_here = right[record["id"]]
         ranking = record["ranking"]
         ranking["correct"] = [i for i, ok in right_here.items() if ok]
         ranking["incorrect"] = [i for i, ok in right_here.items() if not ok]
         ranking["reason"] = None if ranking["correct"] and ranking["incorrect"] else "hidden tests: no split"
         relabelled.append(record)
-    write_jsonl(folder / "oracle-ranked.jsonl", relabelled)
+    write_records(folder / "oracle-ranked.jsonl", relabelled)
     locate(folder, "oracle-ranked", "oracle-pairs", 3)
 
 
@@ -158,7 +153,7 @@ def run_seed(out: Path, seed: int, jobs: int, epochs: str) -> dict:
     if not (folder / "summary.json").is_file():
         fdpo("demo", "--out", str(folder), "--seed", str(seed), "--epochs", epochs, stdout=None)
     summary = json.loads((folder / "summary.json").read_text())
-    usable = [r for r in read_jsonl(folder / "ranked.jsonl") if "candidates" in r and not r.get("error")]
+    usable = [r for r in read_records(folder / "ranked.jsonl") if "candidates" in r and not r.get("error")]
     right = hidden_verdicts(folder, usable)
     oracle_pairs(folder, usable, right)
     locate(folder, "ranked", "pairs-10", 10)
@@ -171,7 +166,7 @@ def run_seed(out: Path, seed: int, jobs: int, epochs: str) -> dict:
         "seed": seed,
         "pass@1": scores,
         "pairs": summary["pairs"],
-        "pair counts": {name: len(read_jsonl(folder / f"{name}.jsonl"))
+        "pair counts": {name: len(read_records(folder / f"{name}.jsonl"))
                         for name in ("pairs", "pairs-10", "oracle-pairs", "oracle-pairs-10")},
         "labels": summary["pair labels"],
         "tests and splits": truth_tests(folder, usable, right),

@@ -51,17 +51,10 @@ def mutate(code: str) -> str | None:
 
 
 def spans(chosen: str, rejected: str) -> dict:
-    p = 0
-    while p < min(len(chosen), len(rejected)) and chosen[p] == rejected[p]:
-        p += 1
-    s = 0
-    while s < min(len(chosen), len(rejected)) - p and chosen[-1 - s] == rejected[-1 - s]:
-        s += 1
+    from fdpo.spans import char_cut
 
-    def side(t: str) -> dict:
-        return {"prefix": [0, p], "mid": [p, len(t) - s], "suffix": [len(t) - s, len(t)]}
-
-    return {"chosen": side(chosen), "rejected": side(rejected)}
+    cut = char_cut(chosen, rejected)
+    return {"chosen": cut.spans(len(chosen)), "rejected": cut.spans(len(rejected))}
 
 
 def humaneval_pairs() -> list[dict]:

@@ -15,16 +15,14 @@ from pathlib import Path
 
 import pytest
 
+from fdpo.jsonl import read_records, write_records
+
 DATA = Path(__file__).resolve().parents[1] / "fdpo" / "data"
 
 
 def head(source: Path, target: Path, n: int) -> Path:
     target.write_text("".join(source.read_text().splitlines(keepends=True)[:n]))
     return target
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def passes(problem: dict, completion: str) -> bool:
@@ -49,14 +47,14 @@ def test_demo_runs_every_stage_and_reports(tmp_path):
     assert done.stdout == ""  # the stages' JSONL goes to files, the report to stderr
 
     for name in ("sampled", "executed", "ranked", "pairs", "eval-base", "eval-dpo", "eval-focused-dpo"):
-        assert read_jsonl(out / f"{name}.jsonl"), name
+        assert read_records(out / f"{name}.jsonl"), name
     for checkpoint in ("focused-dpo", "dpo"):
         assert (out / checkpoint / "model.safetensors").is_file()
     assert (out / "pass-at-1.png").read_bytes().startswith(b"\x89PNG")
     assert set(json.loads((out / "phi.json").read_text())["segments"]) >= {"prefix", "suffix"}
 
     summary = json.loads((out / "summary.json").read_text())
-    pairs = read_jsonl(out / "pairs.jsonl")
+    pairs = read_records(out / "pairs.jsonl")
     assert summary["pairs"] == len(pairs) > 0
     assert set(summary["pass@1"]) == {"base", "DPO", "Focused-DPO"}
     assert all(0 <= v <= 1 for v in summary["pass@1"].values())
@@ -66,7 +64,7 @@ def test_demo_runs_every_stage_and_reports(tmp_path):
         assert label in done.stderr
     assert f"{len(pairs)} pairs built" in done.stderr
 
-    by_id = {p["id"]: p for p in read_jsonl(problems)}
+    by_id = {p["id"]: p for p in read_records(problems)}
     expected = {"right": 0, "both wrong": 0, "both right": 0, "reversed": 0}
     for pair in pairs:
         problem = by_id[pair["problem_id"]]
@@ -78,9 +76,9 @@ def test_demo_runs_every_stage_and_reports(tmp_path):
 
 @pytest.mark.slow
 def test_demo_without_hidden_tests_skips_the_label_check(tmp_path):
-    rows = read_jsonl(DATA / "tiny_demo.jsonl")[:6]
+    rows = read_records(DATA / "tiny_demo.jsonl")[:6]
     problems = tmp_path / "bare.jsonl"
-    problems.write_text("".join(json.dumps({k: r[k] for k in ("id", "prompt", "entry_point")}) + "\n" for r in rows))
+    write_records(problems, [{k: r[k] for k in ("id", "prompt", "entry_point")} for r in rows])
     eval_set = head(DATA / "tiny_eval.jsonl", tmp_path / "eval.jsonl", 4)
     out = tmp_path / "out"
     done = subprocess.run(

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from fdpo.errors import FdpoError
+from fdpo.spans import char_cut
 from fdpo.training.config import TrainConfig, merge, read_yaml
 from fdpo.training.data import Pair, collate, encode_response, read_pairs, tokenize_pair
 from fdpo.training.weights import MID, NONE, PREFIX, SUFFIX, Weighting, token_segments
@@ -16,17 +17,8 @@ OPS = [("add", "+", "-"), ("sub", "-", "+"), ("mul", "*", "+"), ("div", "/", "*"
 
 def char_spans(chosen: str, rejected: str) -> dict:
     """Spans from the common character prefix and suffix, as `fdpo locate` writes them."""
-    p = 0
-    while p < min(len(chosen), len(rejected)) and chosen[p] == rejected[p]:
-        p += 1
-    s = 0
-    while s < min(len(chosen), len(rejected)) - p and chosen[-1 - s] == rejected[-1 - s]:
-        s += 1
-
-    def side(text: str) -> dict:
-        return {"prefix": [0, p], "mid": [p, len(text) - s], "suffix": [len(text) - s, len(text)]}
-
-    return {"chosen": side(chosen), "rejected": side(rejected)}
+    cut = char_cut(chosen, rejected)
+    return {"chosen": cut.spans(len(chosen)), "rejected": cut.spans(len(rejected))}
 
 
 def make_pairs(n: int = len(OPS)) -> list[dict]:

@@ -77,6 +77,19 @@ class Backend(ABC):
         self.close()
 
 
+class LocalTokenizerBackend(Backend):
+    """A backend that holds the model's own tokenizer (``self.tokenizer``), so it knows the chat template."""
+
+    tokenizer = None
+
+    @property
+    def is_chat_model(self) -> bool:
+        return bool(getattr(self.tokenizer, "chat_template", None))
+
+    def render_chat(self, message: str) -> str:
+        return chat_text(self.tokenizer, message)
+
+
 def check_request(prompts: list[str], n: int, temperature: float, top_p: float, max_tokens: int) -> None:
     if n < 1:
         raise FdpoError(f"n must be at least 1, got {n}")

@@ -13,10 +13,9 @@ vLLM, a sample also depends on which prompts share its batch.
 from __future__ import annotations
 
 from fdpo.backends.base import (
-    Backend,
     Generation,
+    LocalTokenizerBackend,
     Seeds,
-    chat_text,
     check_request,
     encode,
     prompt_seeds,
@@ -27,7 +26,7 @@ from fdpo.backends.base import (
 from fdpo.extract import cut_at_stops
 
 
-class TransformersBackend(Backend):
+class TransformersBackend(LocalTokenizerBackend):
     name = "transformers"
     default_batch_size = 8
 
@@ -46,13 +45,6 @@ class TransformersBackend(Backend):
             eos = self.tokenizer.eos_token_id
         self.eos_ids = set(eos if isinstance(eos, list) else [eos])
         self.context = getattr(self.lm.config, "max_position_embeddings", None)
-
-    @property
-    def is_chat_model(self) -> bool:
-        return bool(getattr(self.tokenizer, "chat_template", None))
-
-    def render_chat(self, message: str) -> str:
-        return chat_text(self.tokenizer, message)
 
     def generate(
         self,

@@ -19,10 +19,9 @@ import sys
 from contextlib import contextmanager
 
 from fdpo.backends.base import (
-    Backend,
     Generation,
+    LocalTokenizerBackend,
     Seeds,
-    chat_text,
     check_request,
     encode,
     prompt_seeds,
@@ -33,7 +32,7 @@ from fdpo.backends.base import (
 from fdpo.errors import FdpoError
 
 
-class VLLMBackend(Backend):
+class VLLMBackend(LocalTokenizerBackend):
     name = "vllm"
     default_batch_size = 256
 
@@ -66,13 +65,6 @@ class VLLMBackend(Backend):
             self.llm = LLM(model=model, tensor_parallel_size=tensor_parallel_size, dtype=dtype, **kwargs)
         self.tokenizer = self.llm.get_tokenizer()
         self.context = self.llm.llm_engine.model_config.max_model_len
-
-    @property
-    def is_chat_model(self) -> bool:
-        return bool(getattr(self.tokenizer, "chat_template", None))
-
-    def render_chat(self, message: str) -> str:
-        return chat_text(self.tokenizer, message)
 
     def generate(
         self,

@@ -20,6 +20,7 @@ from typing import Annotated
 import typer
 
 from fdpo.errors import FdpoError, handle_errors
+from fdpo.jsonl import read_records, write_records
 
 HELP = """Run the whole Focused-DPO method end to end on the built-in model and data.
 
@@ -61,7 +62,7 @@ def command(
     steps.run("rank", ["rank", steps.file("executed"), "-o", steps.file("ranked")])
     steps.run("locate", ["locate", steps.file("ranked"), *tok, "--pairs-per-problem", str(pairs_per_problem),
                          "--stats-out", str(out / "phi.json"), "-o", steps.file("pairs")])
-    pairs = len(_read_jsonl(out / "pairs.jsonl"))
+    pairs = len(read_records(out / "pairs.jsonl"))
     if pairs == 0:
         raise FdpoError("locate built no pairs: nothing to train on (see the rank summary above)")
     labels = _check_labels(steps, problems)
@@ -108,23 +109,19 @@ def _check_labels(steps: Steps, problems: Path) -> dict[str, int] | None:
     The pipeline never reads those tests; this only tells how good PageRank's labels were.
     Skipped (None) when the problems carry no HumanEval-style ``test``.
     """
-    records = _read_jsonl(problems)
+    records = read_records(problems)
     if not all(isinstance(r.get("test"), str) and "task_id" in r for r in records):
         return None
     task_ids = {r["id"]: r["task_id"] for r in records}
-    pairs = _read_jsonl(Path(steps.file("pairs")))
+    pairs = read_records(steps.file("pairs"))
     answers = [{"task_id": task_ids[p["problem_id"]], "completion": p[side]} for p in pairs for side in ("chosen", "rejected")]
-    Path(steps.file("pair-answers")).write_text("".join(json.dumps(a) + "\n" for a in answers))
+    write_records(steps.file("pair-answers"), answers)
     steps.run("check labels", ["eval", "-b", str(problems), "--samples", steps.file("pair-answers"), "--partial",
                                "--label", "pairs", "-o", steps.file("pair-verdicts")])
-    verdicts = {r["task_id"]: iter(s["passed"] for s in r["samples"]) for r in _read_jsonl(Path(steps.file("pair-verdicts")))}
+    verdicts = {r["task_id"]: iter(s["passed"] for s in r["samples"]) for r in read_records(steps.file("pair-verdicts"))}
     found = [(next(verdicts[a["task_id"]]), next(verdicts[a["task_id"]])) for a in answers[::2]]
     kinds = {"right": (True, False), "both wrong": (False, False), "both right": (True, True), "reversed": (False, True)}
     return {name: found.count(kind) for name, kind in kinds.items()}
-
-
-def _read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def _summarise(out: Path, steps: Steps, reports: list[Path], pairs: int, labels: dict[str, int] | None) -> None:
