@@ -1,20 +1,24 @@
-"""How often each ranking method's top candidate is truly correct, next to random choice.
+"""Label and pair precision of each ranking method, on HumanEval+ mutants with wrong tests mixed in.
 
 A realistic stand-in for self-generated data, built from HumanEval+ (v0.1.10):
 
 - candidates: the canonical solution (1–5 identical copies, as a model repeats
   itself) and one-token mutants of it (an operator, keyword or number changed);
-- visible tests (what `fdpo rank` sees): `assert f(*x) == expected` on HumanEval+
-  inputs, the expected value from the canonical solution (a right test) or from
-  a mutant (a deliberately wrong test, the kind of wrong test a model writes);
+- visible tests (what `fdpo rank` sees), written as a model writes them,
+  `assert f(*x) == <literal>` on HumanEval+ inputs: the literal is the canonical
+  solution's output (a right test) or a mutant's differing output (a wrong test,
+  wrong the way a model's own tests are wrong); plus the prompt's own examples,
+  which `fdpo execute` adds (`fdpo.examples`);
 - hidden truth: a candidate is truly correct when it agrees with the canonical
   solution on every base input and up to 15 HumanEval+ inputs.
 
-Everything runs once in the sandbox (``fdpo.sandbox.Executor``); then, per
-setting of wrong tests out of 10, every problem is drawn ``--draws`` times
-(which candidates, which tests, their order), ranked with each method, and scored:
-top-1 accuracy, precision of the `correct` labels, and the share of
-(correct, incorrect) pairs that really are (truly correct, truly incorrect).
+Everything runs once in the sandbox, with output probes, the way `fdpo execute`
+runs it; then, per setting of wrong tests out of 10, every problem is drawn
+``--draws`` times (which candidates, which tests, their order), ranked with each
+method, and `fdpo locate` builds up to 3 pairs per record: top-1 accuracy,
+precision of the `correct` and `incorrect` labels, pair precision and recall (the
+share of records with both a truly right and a truly wrong candidate that get a
+pair), per method and per `--min-confidence` threshold.
 
 It also runs ``fdpo locate --stats`` (the Phi table) on the records ranked by ``codedpo``.
 
@@ -25,6 +29,7 @@ Run: nice -n 10 .venv/bin/python bench/rank_quality.py [--problems 164 --draws 2
 from __future__ import annotations
 
 import argparse
+import ast
 import gzip
 import json
 import os
@@ -37,17 +42,22 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from mutants import mutants  # noqa: E402
 
+from fdpo.examples import prompt_tests  # noqa: E402
 from fdpo.pairs import locate_record  # noqa: E402
 from fdpo.phi import PhiStats  # noqa: E402
-from fdpo.ranking import METHODS, rank_record  # noqa: E402
+from fdpo.ranking import CLUSTER_METHODS, METHODS, rank_record  # noqa: E402
 
 DATA = Path(os.environ.get("FDPO_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
 POOL_TESTS = 10  # right tests and wrong tests executed per problem (each)
 HIDDEN_PLUS = 15
 MAX_INPUT_CHARS = 300
+MAX_VALUE_CHARS = 300
 SETTINGS = (2, 5, 7)  # wrong tests out of 10
+PAIRS_PER_PROBLEM = 3
+THRESHOLDS = (0.0, 0.1, 0.2, 0.3, 0.4)
 
-TEST = """import math as _math
+# Hidden tests raise instead of asserting, so that `fdpo execute` makes no output probe of them.
+HIDDEN = """import math as _math
 def _same(a, b):
     if isinstance(a, float) or isinstance(b, float):
         try:
@@ -59,8 +69,10 @@ def _same(a, b):
     return a == b
 _ns = {{}}
 exec({reference!r}, _ns)
-assert _same({entry}(*{args!r}), _ns[{entry!r}](*{args!r}))
+if not _same({entry}(*{args!r}), _ns[{entry!r}](*{args!r})):
+    raise AssertionError("differs from the reference")
 """
+SHOW = "print({marker!r} + repr({entry}(*{args!r})))"
 
 
 def load_problems(limit: int) -> list[dict]:
@@ -73,7 +85,7 @@ def small(inputs: list) -> list:
 
 
 def prepare(problem: dict, rng: random.Random) -> dict | None:
-    """Candidate pool, visible test pool (right, wrong) and hidden tests of one problem."""
+    """Candidate pool (the solution first, then mutants), visible inputs and hidden tests of one problem."""
     prompt, right = problem["prompt"], problem["canonical_solution"]
     wrong = mutants(right, prompt, rng, 12)
     base, plus = small(problem["base_input"]), small(problem["plus_input"])
@@ -81,32 +93,78 @@ def prepare(problem: dict, rng: random.Random) -> dict | None:
         return None
     rng.shuffle(plus)
     inputs = base + plus
-    test = lambda body, args: TEST.format(atol=problem["atol"] or 0, reference=prompt + body, args=args, entry=problem["entry_point"])
-    right_tests = [test(right, rng.choice(inputs)) for _ in range(POOL_TESTS)]
-    wrong_tests = [test(rng.choice(wrong), rng.choice(inputs)) for _ in range(POOL_TESTS)]
-    hidden = [test(right, args) for args in base + plus[:HIDDEN_PLUS]]
-    return {
-        "task_id": problem["task_id"],
-        "prompt": prompt,
-        "responses": [right, *wrong[:9]],
-        "tests": right_tests + wrong_tests,
-        "hidden": hidden,
-    }
+    visible = [rng.choice(inputs) for _ in range(2 * POOL_TESTS)]
+    hidden = [HIDDEN.format(atol=problem["atol"] or 0, reference=prompt + right, args=args, entry=problem["entry_point"])
+              for args in base + plus[:HIDDEN_PLUS]]
+    return {"task_id": problem["task_id"], "prompt": prompt, "entry": problem["entry_point"],
+            "responses": [right, *wrong[:9]], "inputs": visible, "hidden": hidden,
+            "examples": prompt_tests(prompt, problem["entry_point"])}
 
 
-def execute(pools: list[dict], jobs: int) -> None:
-    """Adds per candidate: ``load``, ``visible`` statuses and ``truly_correct``."""
+def _values(pools: list[dict], ex) -> None:
+    """What every response returns on every visible input, as a Python literal (None: no usable value)."""
+    for pool in pools:
+        shows = [SHOW.format(marker=f"@@{k}@@", entry=pool["entry"], args=args) for k, args in enumerate(pool["inputs"])]
+        pool["values"] = []
+        for result in ex.map((pool["prompt"] + r, shows, None) for r in pool["responses"]):
+            seen = {}
+            for line in result.output.splitlines():
+                if line.startswith("@@") and "@@" in line[2:]:
+                    k, value = line[2:].split("@@", 1)
+                    seen[int(k)] = value
+            pool["values"].append([_literal(seen.get(k)) for k in range(len(shows))])
+
+
+def _literal(text: str | None) -> str | None:
+    if text is None or len(text) > MAX_VALUE_CHARS:
+        return None
+    try:
+        ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return None
+    return text
+
+
+def _visible_tests(pool: dict, rng: random.Random) -> list[str]:
+    """POOL_TESTS right tests (the solution's value) then POOL_TESTS wrong ones (a mutant's differing value),
+    written as a model writes them: ``assert f(*args) == <literal>``."""
+    entry, right = pool["entry"], pool["values"][0]
+    call = lambda k: f"{entry}(*{pool['inputs'][k]!r})"
+    right_tests = [f"assert {call(k)} == {right[k]}" for k in range(POOL_TESTS) if right[k] is not None]
+    wrong = [(k, v[k]) for v in pool["values"][1:] for k in range(POOL_TESTS, 2 * POOL_TESTS)
+             if v[k] is not None and right[k] is not None and v[k] != right[k]]
+    rng.shuffle(wrong)
+    wrong_tests = list(dict.fromkeys(f"assert {call(k)} == {value}" for k, value in wrong))[:POOL_TESTS]
+    return right_tests + wrong_tests if len(right_tests) == POOL_TESTS and len(wrong_tests) == POOL_TESTS else []
+
+
+def execute(pools: list[dict], jobs: int, seed: int) -> list[dict]:
+    """The pools that have enough tests, each with ``execution`` (outcomes and probes) of responses × (the
+    prompt's examples + visible tests), run the way `fdpo execute` runs them, and ``truly_correct`` per response
+    (from the hidden tests)."""
     from fdpo.sandbox import Executor, Limits
+    from fdpo.sandbox.matrix import execute as run_records, execution_field
 
-    with Executor(jobs=jobs, limits=Limits(timeout=1.0, load_timeout=2.0)) as ex:
+    rng = random.Random(seed)
+    limits = Limits(timeout=1.0, load_timeout=2.0)
+    with Executor(jobs=jobs, limits=limits) as ex:
+        _values(pools, ex)
+        kept = []
         for pool in pools:
-            tests = pool["tests"] + pool["hidden"]
-            results = list(ex.map((pool["prompt"] + r, tests, None) for r in pool["responses"]))
-            if len(results) != len(pool["responses"]):
-                raise SystemExit(f"{pool['task_id']}: the sandbox returned {len(results)} results for {len(pool['responses'])} candidates")
-            pool["load"] = [r.load for r in results]
-            pool["visible"] = [r.statuses[: len(pool["tests"])] for r in results]
-            pool["truly_correct"] = [r.load == "ok" and all(s == "pass" for s in r.statuses[len(pool["tests"]) :]) for r in results]
+            pool["tests"] = _visible_tests(pool, rng)
+            if pool["tests"]:
+                kept.append(pool)
+        records = ({"id": p["task_id"], "candidates": [{"id": i, "code": p["prompt"] + r} for i, r in enumerate(p["responses"])],
+                    "tests": [{"id": j, "code": t} for j, t in enumerate(p["examples"] + p["tests"] + p["hidden"])]}
+                   for p in kept)
+        for pool, (record, plan) in zip(kept, run_records(records, ex, examples=False)):
+            execution = execution_field(plan, limits)
+            v = len(pool["examples"]) + len(pool["tests"])
+            pool["execution"] = {key: [row[:v] for row in execution[key]] for key in ("outcomes", "probes")}
+            pool["execution"]["load"] = execution["load"]
+            pool["truly_correct"] = [load == "ok" and all(s == "pass" for s in row[v:])
+                                     for load, row in zip(execution["load"], execution["outcomes"])]
+    return kept
 
 
 def draw(pool: dict, n_wrong_tests: int, rng: random.Random) -> tuple[dict, list[bool]]:
@@ -114,58 +172,101 @@ def draw(pool: dict, n_wrong_tests: int, rng: random.Random) -> tuple[dict, list
     n_right = rng.randint(1, 5)
     picks = [0] * n_right + rng.sample(range(1, len(pool["responses"])), min(10 - n_right, len(pool["responses"]) - 1))
     rng.shuffle(picks)
+    e = len(pool["examples"])
     tests = rng.sample(range(POOL_TESTS), 10 - n_wrong_tests) + [POOL_TESTS + j for j in rng.sample(range(POOL_TESTS), n_wrong_tests)]
     rng.shuffle(tests)
+    tests = list(range(e)) + [e + t for t in tests]
+    codes = pool["examples"] + pool["tests"]
+    ex = pool["execution"]
     record = {
         "id": pool["task_id"],
         "prompt": pool["prompt"],
-        "candidates": [{"id": f"c{i}", "response": pool["responses"][k], "code": ""} for i, k in enumerate(picks)],
-        "tests": [{"id": f"t{j}", "response": "", "code": ""} for j in range(len(tests))],
+        "candidates": [{"id": f"c{i}", "response": pool["responses"][k], "code": pool["prompt"] + pool["responses"][k]}
+                       for i, k in enumerate(picks)],
+        "tests": [{"id": f"t{j}", "response": "", "code": codes[t], **({"source": "prompt"} if t < e else {})}
+                  for j, t in enumerate(tests)],
         "execution": {
-            "outcomes": [[pool["visible"][k][t] for t in tests] for k in picks],
-            "load": [pool["load"][k] for k in picks],
+            "outcomes": [[ex["outcomes"][k][t] for t in tests] for k in picks],
+            "probes": [[ex["probes"][k][t] for t in tests] for k in picks],
+            "load": [ex["load"][k] for k in picks],
         },
     }
     return record, [pool["truly_correct"][k] for k in picks]
 
 
-def score(pools: list[dict], n_wrong_tests: int, draws: int, seed: int) -> tuple[dict[str, dict[str, float]], PhiStats]:
-    """The metrics per method, and ``fdpo locate --stats`` over the records ranked by ``codedpo``."""
+class Tally:
+    """Label and pair quality of one method (at one confidence threshold) over many records."""
+
+    def __init__(self) -> None:
+        self.n = self.top1 = self.labelled = self.labelled_right = self.rejected = self.rejected_right = 0
+        self.pairs = self.right_pairs = self.mixed = self.mixed_with_pair = self.with_pair = 0
+
+    def add(self, record: dict, truth: list[bool], min_confidence: float) -> None:
+        ranking = record["ranking"]
+        index = {c["id"]: i for i, c in enumerate(record["candidates"])}
+        loaded = [truth[i] for i, status in enumerate(record["execution"]["load"]) if status == "ok"]
+        mixed = any(loaded) and not all(loaded)
+        self.n += 1
+        self.mixed += mixed
+        self.top1 += ranking["top"] is not None and truth[index[ranking["top"]]]
+        if ranking.get("confidence", 1.0) < min_confidence:
+            return
+        correct = [truth[index[c]] for c in ranking["correct"]]
+        incorrect = [truth[index[c]] for c in ranking["incorrect"]]
+        self.labelled += len(correct)
+        self.labelled_right += sum(correct)
+        self.rejected += len(incorrect)
+        self.rejected_right += len(incorrect) - sum(incorrect)
+        pairs = locate_record(record, per_problem=PAIRS_PER_PROBLEM, snap=False)[0]
+        right = sum(truth[index[p["chosen_id"]]] and not truth[index[p["rejected_id"]]] for p in pairs)
+        self.pairs += len(pairs)
+        self.right_pairs += right
+        self.with_pair += bool(pairs)
+        self.mixed_with_pair += mixed and bool(pairs)
+
+    def row(self) -> dict[str, float]:
+        share = lambda a, b: a / b if b else float("nan")
+        return {"top1": share(self.top1, self.n), "precision": share(self.labelled_right, self.labelled),
+                "rejected precision": share(self.rejected_right, self.rejected),
+                "pair precision": share(self.right_pairs, self.pairs), "recall": share(self.mixed_with_pair, self.mixed),
+                "pairs": self.pairs}
+
+
+def score(pools: list[dict], n_wrong_tests: int, draws: int, seed: int) -> tuple[dict, dict, PhiStats]:
+    """Per method at confidence 0, per confidence threshold for each cluster method, and the Phi table of ``codedpo``."""
     rng = random.Random(seed)
     phi = PhiStats()
-    sums: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    n = 0
+    by_method: dict[str, Tally] = defaultdict(Tally)
+    by_threshold: dict[tuple[str, float], Tally] = defaultdict(Tally)
+    random_top1, n = 0.0, 0
     for pool in pools:
         for _ in range(draws):
             record, truth = draw(pool, n_wrong_tests, rng)
             ok = [truth[i] for i, status in enumerate(record["execution"]["load"]) if status == "ok"]
+            random_top1 += sum(ok) / len(ok) if ok else 0.0
             n += 1
-            sums["random"]["top1"] += sum(ok) / len(ok) if ok else 0.0
-            sums["oracle"]["top1"] += any(ok)
-            index = {c["id"]: i for i, c in enumerate(record["candidates"])}
             for method in METHODS:
-                ranking = rank_record(record, method)["ranking"]
-                s = sums[method]
-                s["top1"] += ranking["top"] is not None and truth[index[ranking["top"]]]
-                correct = [truth[index[c]] for c in ranking["correct"]]
-                incorrect = [truth[index[c]] for c in ranking["incorrect"]]
-                s["labelled correct"] += len(correct)
-                s["truly correct among them"] += sum(correct)
-                s["pairs"] += len(correct) * len(incorrect)
-                s["right pairs"] += sum(correct) * (len(incorrect) - sum(incorrect))
-                s["usable"] += ranking["reason"] is None
+                ranked = rank_record(record, method)
+                by_method[method].add(ranked, truth, 0.0)
+                if method in CLUSTER_METHODS:
+                    for t in THRESHOLDS:
+                        by_threshold[method, t].add(ranked, truth, t)
                 if method == "codedpo":
-                    ranked = {**record, "ranking": ranking}
                     phi.add(ranked, locate_record(ranked)[1])
-    table = {}
-    for name, s in sums.items():
-        row = {"top1": s["top1"] / n}
-        if name in METHODS:
-            row["precision"] = s["truly correct among them"] / max(s["labelled correct"], 1)
-            row["pair precision"] = s["right pairs"] / max(s["pairs"], 1)
-            row["usable"] = s["usable"] / n
-        table[name] = row
-    return table, phi
+    table = {name: tally.row() for name, tally in by_method.items()}
+    table["random"] = {"top1": random_top1 / n}
+    return table, {key: tally.row() for key, tally in by_threshold.items()}, phi
+
+
+COLUMNS = ("top1", "precision", "rejected precision", "pair precision", "recall")
+HEADER = ("| {first} | top-1 truly correct | `correct` truly correct | `incorrect` truly incorrect | "
+          "pairs right (chosen correct, rejected incorrect) | recall (mixed records with a pair) | pairs |\n"
+          "| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+
+
+def _cells(row: dict) -> str:
+    cells = [f"{row[k]:.1%}" if k in row and row[k] == row[k] else "" for k in COLUMNS]
+    return " | ".join(cells + [str(row.get("pairs", ""))])
 
 
 def main() -> None:
@@ -182,26 +283,27 @@ def main() -> None:
         pools, seconds = saved["pools"], saved["seconds"]
     else:
         rng = random.Random(args.seed)
-        pools = [p for p in (prepare(problem, rng) for problem in load_problems(args.problems)) if p]
+        prepared = [p for p in (prepare(problem, rng) for problem in load_problems(args.problems)) if p]
         start = time.perf_counter()
-        execute(pools, args.jobs)
+        pools = execute(prepared, args.jobs, args.seed)
         seconds = time.perf_counter() - start
         if args.executed:
             args.executed.write_text(json.dumps({"pools": pools, "seconds": seconds}))
     kept = [p for p in pools if p["truly_correct"][0]]  # the canonical solution must pass its own hidden tests
     truly = sum(sum(p["truly_correct"][1:]) for p in kept)
-    print(f"# {len(kept)} HumanEval+ problems (of {len(pools)} prepared; {args.problems} read), "
+    print(f"# {len(kept)} HumanEval+ problems (of {len(pools)} with enough right and wrong tests; {args.problems} read), "
           f"{sum(len(p['responses']) for p in kept)} distinct candidates executed in {seconds:.0f} s; "
           f"{truly} of the mutants are truly correct (equivalent)\n")
     for n_wrong in SETTINGS:
-        table, phi = score(kept, n_wrong, args.draws, args.seed)
+        table, thresholds, phi = score(kept, n_wrong, args.draws, args.seed)
         print(f"## {n_wrong} of 10 visible tests wrong ({len(kept) * args.draws} drawn records)\n")
-        print("| method | top-1 truly correct | `correct` labels truly correct | pairs (truly correct, truly incorrect) | usable split |")
-        print("| --- | ---: | ---: | ---: | ---: |")
-        for name in ("random", *METHODS, "oracle"):
-            row = table[name]
-            cells = [f"{row['top1']:.1%}"] + [f"{row[k]:.1%}" if k in row else "" for k in ("precision", "pair precision", "usable")]
-            print(f"| {name} | " + " | ".join(cells) + " |")
+        print(HEADER.format(first="method"))
+        for name in ("random", *METHODS):
+            print(f"| {name} | {_cells(table[name])} |")
+        print(f"\nWith `--min-confidence` (cluster methods):\n")
+        print(HEADER.format(first="method, min confidence"))
+        for (method, t), row in sorted(thresholds.items()):
+            print(f"| {method} ≥ {t:g} | {_cells(row)} |")
         print(f"\n`fdpo locate --stats` on the `codedpo` records ({phi.pairs} pairs):\n")
         print("| segment | in correct | in incorrect | Phi | paper Phi |")
         print("| --- | ---: | ---: | ---: | ---: |")

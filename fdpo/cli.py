@@ -18,7 +18,7 @@ import typer
 from fdpo import __version__
 
 #: The pipeline in order.
-STAGES = ["synth", "sample", "execute", "rank", "locate", "train", "eval"]
+STAGES = ["synth", "sample", "execute", "rank", "locate", "audit", "select", "train", "eval"]
 #: Everything the app offers: the stages, then the end-to-end demo built on them.
 COMMANDS = [*STAGES, "demo"]
 

@@ -3,9 +3,10 @@
 Covers finding a parseable text that holds a response (its extracted ``code``,
 a fenced block, the prompt + response, or the response alone), widening a
 ``[start, end)`` character range to the smallest enclosing expression,
-statement or run of sibling statements with tree-sitter, and the whole-line
-fallback where nothing parses. Does not cover keeping two
-responses' prefixes identical (``fdpo.pairs`` runs the two sides to a fixed point).
+statement or run of sibling statements with tree-sitter (an empty range between
+two tokens, an insertion point, stays put), and the whole-line fallback where
+nothing parses. Does not cover keeping two responses' prefixes identical
+(``fdpo.pairs`` runs the two sides to a fixed point).
 """
 
 from __future__ import annotations
@@ -101,14 +102,17 @@ class View:
     def _widen_source(self, start: int, end: int) -> tuple[int, int]:
         to_byte, to_char = self.offsets.to_byte, self.offsets.to_char
         a, b = (to_byte(x) for x in _without_whitespace(self.source, start, end))
+        if a == b:
+            leaf = _leaf_around(self.root, a)
+            if leaf is None:
+                return start, end  # an insertion point between tokens: the other side's mid decides
+            a, b = leaf.start_byte, leaf.end_byte
         node = self.root.descendant_for_byte_range(a, b) or self.root
         kinds = units()
         while node.parent is not None and not _encloses(node, a, b, kinds):
             node = node.parent
         if node.type in kinds:
             return min(start, to_char(node.start_byte)), max(end, to_char(node.end_byte))
-        if a == b:
-            return start, end  # between two statements: already a boundary
         run = [c for c in node.named_children if c.end_byte > a and c.start_byte < b]
         if not run:
             return start, end  # only whitespace between statements
@@ -126,18 +130,26 @@ def _without_whitespace(source: str, start: int, end: int) -> tuple[int, int]:
     return (end, end) if lead == len(text) else (start + lead, end - trail)
 
 
-def _encloses(node, a: int, b: int, kinds: frozenset[str]) -> bool:
-    """Whether ``node`` is where [a, b) snaps to: a unit around it, or a statement sequence holding it.
+def _leaf_around(root, point: int):
+    """The token (leaf node) that ``point`` lies strictly inside, or None where it is between tokens.
 
-    An empty range (an insertion point) must lie strictly inside a unit to widen
-    it; at either end of a block it is already between statements.
+    An empty mid is an insertion point. Between two tokens it is already a
+    boundary, whatever expression or statement it ends or starts: widening it to
+    the unit around it would, at the end of an expression (``xs[i] % 2`` +
+    `` == 0``), take the whole statement. The other side's mid widens to a unit,
+    and that pulls this side along to the matching unit (``xs[i] % 2``).
     """
-    start, end = node.start_byte, node.end_byte
-    if node.type in CONTAINERS:
-        return start <= a and b <= end
-    if node.type not in kinds:
+    node = root.descendant_for_byte_range(point, point)
+    if node is None or node.child_count or not node.start_byte < point < node.end_byte:
+        return None
+    return node
+
+
+def _encloses(node, a: int, b: int, kinds: frozenset[str]) -> bool:
+    """Whether ``node`` is where the non-empty [a, b) snaps to: a unit around it, or a statement sequence holding it."""
+    if node.type not in kinds and node.type not in CONTAINERS:
         return False
-    return start < a < end if a == b else start <= a and b <= end
+    return node.start_byte <= a and b <= node.end_byte
 
 
 class Syntax:

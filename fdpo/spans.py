@@ -2,17 +2,22 @@
 
 Covers the longest common prefix / suffix of two sequences, the ``Cut`` that
 records them as character counts, the token view of a response (token ids and
-where each token boundary falls in the text) and character ↔ UTF-8 byte offsets
-for tree-sitter. Characters are Python ``str`` positions (Unicode code points).
-Does not cover syntax snapping (``fdpo.snap``) or choosing pairs (``fdpo.pairs``).
+where each token boundary falls in the text), where Python's lexical rules put
+token boundaries in a response (for cuts on characters) and character ↔ UTF-8
+byte offsets for tree-sitter. Characters are Python ``str`` positions (Unicode
+code points). Does not cover syntax snapping (``fdpo.snap``) or choosing pairs
+(``fdpo.pairs``).
 """
 
 from __future__ import annotations
 
 import operator
+import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from itertools import accumulate
 
 from fdpo.errors import FdpoError
 
@@ -66,6 +71,56 @@ def char_cut(chosen: str, rejected: str) -> Cut:
     prefix = common_prefix_len(chosen, rejected)
     limit = min(len(chosen), len(rejected)) - prefix
     return Cut(prefix, common_suffix_len(chosen, rejected, limit))
+
+
+def _python_lexeme() -> re.Pattern:
+    """One Python token (or run of blanks) at a time, by Python's lexical rules; any other character alone.
+
+    Alternatives are tried in order: a number before a name (``1e5``), a string
+    before a name (its prefix ``rb`` would be one). A number may be coarser than
+    Python's (``1.__class__`` is one piece), never finer.
+    """
+    continuation = r"[^\S\r\n]*\\\r?\n[^\S\r\n]*"  # with the blanks around it: Python has no token there
+    number = r"(?:\d|\.\d)(?:[eE][+-]|[\w.])*"
+    triple = r"'''(?:[^'\\]|\\.|'(?!''))*'''|" + r'"""(?:[^"\\]|\\.|"(?!""))*"""'
+    single = r"'(?:[^'\\\n]|\\.)*'|" + r'"(?:[^"\\\n]|\\.)*"'
+    string = r"(?=[rRbBuUfFtT]{0,2}['\"])(?i:rb|br|fr|rf|tr|rt|[rubft])?(?:" + triple + "|" + single + ")"
+    operator = r"\*\*=?|//=?|>>=?|<<=?|\.\.\.|->|:=|[-+*/%&|^@=!<>]=|[-+*/%&|^@=<>()\[\]{},:;.~]"
+    pieces = [continuation, r"[^\S\r\n]+", r"\r?\n", number, string, r"\w+", operator, r"#[^\r\n]*", "."]
+    return re.compile("|".join(pieces), re.DOTALL)
+
+
+_LEXEME = _python_lexeme()
+
+
+class Edges:
+    """The token boundaries of a response by Python's lexical rules, as sorted character positions.
+
+    Boundaries are both ends of every name, number, operator (the longest of
+    Python's operators that matches), whole string literal (f-strings too),
+    comment, newline and run of blanks: on code that Python tokenizes, the
+    boundaries of Python's own tokenizer, never one inside its tokens
+    (tests/test_locate_fidelity.py checks this). Nothing is parsed, so any text
+    can be cut, in one regular expression in C: a character Python has no
+    token for (``$``, the quote of an unterminated string) is a piece of its own,
+    and names, numbers and operators stay whole.
+    """
+
+    def __init__(self, text: str) -> None:
+        # The pieces tile the text, so their lengths add up to the boundaries (all in C).
+        self.positions = [0, *accumulate(map(len, _LEXEME.findall(text)))]
+
+    def at_or_before(self, pos: int) -> int:
+        return self.positions[bisect_right(self.positions, pos) - 1]
+
+    def at_or_after(self, pos: int) -> int:
+        return self.positions[bisect_left(self.positions, pos)]
+
+
+@lru_cache(maxsize=256)
+def edges(text: str) -> Edges:
+    """``Edges(text)``, shared by equal texts (a record's correct answers are often copies of one)."""
+    return Edges(text)
 
 
 @dataclass

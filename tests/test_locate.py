@@ -15,10 +15,13 @@ import pytest
 from fdpo.pairs import locate_record
 from fdpo.phi import phi
 from fdpo.ranking import rank_record
+from fdpo.spans import char_cut
 
 
-def ranked(responses: list[str], rows: list[str], pid: str = "p", codes: list[str] | None = None) -> dict:
-    """A record ranked by ``fdpo.ranking`` from pass rows such as "PPF"."""
+def ranked(
+    responses: list[str], rows: list[str], pid: str = "p", codes: list[str] | None = None, load: list[str] | None = None
+) -> dict:
+    """A record ranked by ``fdpo.ranking`` from pass rows such as "PPF" (``load``: each candidate's load status)."""
     m = len(rows[0])
     record = {
         "id": pid,
@@ -29,7 +32,7 @@ def ranked(responses: list[str], rows: list[str], pid: str = "p", codes: list[st
         "tests": [{"id": f"t{j}", "response": "", "code": ""} for j in range(m)],
         "execution": {
             "outcomes": [["pass" if ch == "P" else "fail" for ch in row] for row in rows],
-            "load": ["ok"] * len(rows),
+            "load": load or ["ok"] * len(rows),
         },
     }
     return rank_record(record)
@@ -87,8 +90,8 @@ def test_expression_mid_is_the_whole_comparison():
     pair = one_pair(chosen, rejected)
     assert parts(pair, "chosen")[1] == "x > 0" and parts(pair, "rejected")[1] == "x >= 0"
     assert pair["locate"]["snap"] == {"chosen": "syntax", "rejected": "syntax"}
-    raw = one_pair(chosen, rejected, snap=False)
-    assert parts(raw, "chosen")[1] == "" and parts(raw, "rejected")[1] == "="
+    raw = one_pair(chosen, rejected, snap=False)  # whole Python tokens even unsnapped: never "" vs "="
+    assert parts(raw, "chosen")[1] == ">" and parts(raw, "rejected")[1] == ">="
 
 
 def test_unicode_and_crlf_spans_are_character_offsets():
@@ -98,12 +101,11 @@ def test_unicode_and_crlf_spans_are_character_offsets():
         pair = one_pair(chosen, rejected, snap=snap)
         assert_well_formed(pair)
         assert "\r\n" in parts(pair, "chosen")[0] and parts(pair, "chosen")[2].endswith("\r\n")
-        mid = parts(pair, "chosen")[1]
-        assert mid == ('"é"' if snap else "é")
+        assert parts(pair, "chosen")[1] == '"é"'  # a string literal is one Python token
         # Offsets survive a JSON round trip and index the decoded text.
         back = orjson.loads(orjson.dumps(pair))
         a, b = back["spans"]["rejected"]["mid"]
-        assert back["rejected"][a:b] == ('"è"' if snap else "è")
+        assert back["rejected"][a:b] == '"è"'
 
 
 def test_identical_responses_give_no_pair():
@@ -218,6 +220,34 @@ def test_random_edits_keep_every_invariant():
                 assert a == 0 or pair[side][a - 1] == "\n"
 
 
+IF_EVEN = "def f(xs):\n    n = 0\n    for i in range(len(xs)):\n        if xs[i] % 2 == 0:\n            n += 1\n    return n\n"
+
+
+@pytest.mark.parametrize(
+    "chosen, rejected, mids",
+    [
+        # An insertion at the end of an expression: the comparison, not the whole if statement.
+        (IF_EVEN, IF_EVEN.replace(" == 0", ""), ("xs[i] % 2 == 0", "xs[i] % 2")),
+        # The same edit the other way round: a deletion at the end of an expression.
+        (IF_EVEN.replace(" == 0", ""), IF_EVEN, ("xs[i] % 2", "xs[i] % 2 == 0")),
+        # Insertions at the start of an expression, and inside a call.
+        ("def f(x):\n    return not x\n", "def f(x):\n    return x\n", ("not x", "x")),
+        ("def f(x):\n    return -x + 1\n", "def f(x):\n    return x + 1\n", ("-x", "x")),
+        ("def f(a, b):\n    return g(a, b)\n", "def f(a, b):\n    return g(a)\n", ("g(a, b)", "g(a)")),
+        ("def f(xs):\n    return sum(xs)\n", "def f(xs):\n    return sum(xs) + 1\n", ("sum(xs)", "sum(xs) + 1")),
+        ("def f(x):\n    return x.strip()\n", "def f(x):\n    return x\n", ("x.strip()", "x")),
+    ],
+    ids=["insert at end", "delete at end", "insert not", "insert minus", "insert argument", "append operand", "append call"],
+)
+def test_an_insertion_or_deletion_snaps_to_the_smallest_expression(chosen, rejected, mids):
+    pair = one_pair(chosen, rejected)
+    assert_well_formed(pair)
+    assert (parts(pair, "chosen")[1], parts(pair, "rejected")[1]) == mids
+    for side in ("chosen", "rejected"):
+        ast.parse(parts(pair, side)[1], mode="eval")  # one whole expression, no statement
+        assert_mid_on_token_edges(pair, side)
+
+
 # --- the cut on tokens ---------------------------------------------------------------
 
 
@@ -249,8 +279,9 @@ def test_prefix_boundary_inside_a_multi_character_token(tokenizer):
     chosen, rejected = "    return x\n", "    retry(x)\n"
     by_chars = one_pair(chosen, rejected, snap=False)
     by_tokens = one_pair(chosen, rejected, snap=False, tokenizer=tokenizer)
-    p_chars, p_tokens = by_chars["spans"]["chosen"]["prefix"][1], by_tokens["spans"]["chosen"]["prefix"][1]
+    p_chars, p_tokens = char_cut(chosen, rejected).prefix, by_tokens["spans"]["chosen"]["prefix"][1]
     assert p_chars == len("    ret")
+    assert by_chars["spans"]["chosen"]["prefix"][1] == len("    ")  # on characters: Python's token boundary
     offsets = tokenizer(chosen, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
     straddling = [s for s, e in offsets if s < p_chars < e]
     assert straddling, "precondition: the character boundary falls inside a token (e.g. ' return')"
@@ -321,6 +352,67 @@ def test_records_without_both_labels_give_no_pair():
     record = ranked(["def f():\n    return 1\n", "def f():\n    return 2\n"], ["PF", "PF"])
     lines, _, reason = locate_record(record)
     assert lines == [] and reason == "all equal"
+
+
+def _with_unloaded(extra_incorrect: bool = True) -> dict:
+    """c0 correct, (c1 incorrect,) and a candidate whose code did not load (a syntax error)."""
+    right = "def f(x):\n    return x + 1\n"
+    wrong = "def f(x):\n    return x - 1\n"
+    broken = "def f(x):\n    return x +* 1\n"
+    responses, rows, load = [right, wrong, broken], ["PP", "PF", "FF"], ["ok", "ok", "error"]
+    if not extra_incorrect:
+        del responses[1], rows[1], load[1]
+    return ranked(responses, rows, load=load)
+
+
+def test_unloaded_candidates_are_rejected_only_when_asked():
+    record = _with_unloaded()
+    unloaded_id = record["ranking"]["unloaded"][0]
+    assert unloaded_id not in record["ranking"]["incorrect"]
+    default = locate_record(record, per_problem=10)[0]
+    assert [p["rejected_id"] for p in default] == ["c1"]
+    assert all(p["locate"]["rejected_label"] == "incorrect" for p in default)
+    pairs = locate_record(record, per_problem=10, reject_unloaded=True)[0]
+    assert sorted(p["rejected_id"] for p in pairs) == ["c1", unloaded_id]
+    broken = next(p for p in pairs if p["rejected_id"] == unloaded_id)
+    assert broken["locate"]["rejected_label"] == "unloaded"
+    assert broken["locate"]["snap"]["rejected"] == "lines"  # its code does not parse: whole lines
+    assert_well_formed(broken)
+    for p in pairs:
+        assert -1.0 <= p["diff"]["rank_gap"] <= 1.0
+
+
+def test_reject_unloaded_gives_pairs_where_every_loaded_candidate_is_correct():
+    record = _with_unloaded(extra_incorrect=False)
+    lines, _, reason = locate_record(record)
+    assert lines == [] and reason and reason == record["ranking"]["reason"]
+    lines, _, reason = locate_record(record, reject_unloaded=True)
+    assert reason is None and [(p["chosen_id"], p["rejected_id"]) for p in lines] == [("c0", "c1")]
+
+
+def test_min_confidence_abstains_on_records_ranked_with_low_confidence(monkeypatch):
+    import fdpo.pairs
+
+    record = _family()
+    record["ranking"]["confidence"] = 0.3
+    assert locate_record(record, min_confidence=0.5)[2] == "low confidence"
+    assert locate_record(record, min_confidence=0.3)[0]  # at the threshold: kept
+    assert locate_record(record)[0]  # the default, MIN_CONFIDENCE
+    record["ranking"]["confidence"] = -0.5  # out of range, but 0 means off
+    assert locate_record(record, min_confidence=0.0)[0]
+    record["ranking"]["confidence"] = 0.3
+    monkeypatch.setattr(fdpo.pairs, "MIN_CONFIDENCE", 0.9)
+    assert locate_record(record)[2] == "low confidence"
+    # No confidence (ranked by an older fdpo) counts as 1.0.
+    del record["ranking"]["confidence"]
+    assert locate_record(record, min_confidence=1.0)[0]
+    # A record that cannot give a pair says why, however unsure the ranking is.
+    unpaired = ranked(["def f():\n    return 1\n", "def f():\n    return 2\n"], ["PF", "PF"])
+    unpaired["ranking"]["confidence"] = 0.0
+    assert locate_record(unpaired, min_confidence=0.5)[2] == "all equal"
+    record["ranking"]["confidence"] = "high"
+    with pytest.raises(ValueError, match="not a number"):
+        locate_record(record)
 
 
 # --- Phi statistics ------------------------------------------------------------------------
@@ -452,6 +544,29 @@ def test_locate_flags_through_the_cli(tmp_path, tiny_model_dir, tokenizer):
         assert raw["id"] == snapped["id"]
         assert parts(raw, "chosen")[1] in parts(snapped, "chosen")[1]
         assert parts(snapped, "chosen")[1].startswith("y +")
+
+
+def test_reject_unloaded_and_min_confidence_through_the_cli(tmp_path):
+    from typer.testing import CliRunner
+
+    from fdpo.cli import app
+
+    unsure, sure, old = _family(), _with_unloaded(), _family()
+    unsure["id"], unsure["ranking"]["confidence"] = "unsure", 0.2
+    sure["id"], sure["ranking"]["confidence"] = "sure", 0.8
+    old["id"] = "old"
+    old["ranking"].pop("confidence", None)
+    src = tmp_path / "ranked.jsonl"
+    src.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in (unsure, sure, old)))
+    result = CliRunner().invoke(app, ["locate", str(src), "--min-confidence", "0.5", "--pairs-per-problem", "5"])
+    assert result.exit_code == 0, result.output
+    pairs = [orjson.loads(line) for line in result.stdout.splitlines()]
+    assert sorted({p["problem_id"] for p in pairs}) == ["old", "sure"]
+    assert "no pair (low confidence): 1" in result.stderr
+    result = CliRunner().invoke(app, ["locate", str(src), "--reject-unloaded", "--pairs-per-problem", "5"])
+    assert result.exit_code == 0, result.output
+    labels = [orjson.loads(line)["locate"]["rejected_label"] for line in result.stdout.splitlines()]
+    assert labels.count("unloaded") == 1 and "no pair (low confidence)" not in result.stderr
 
 
 def test_a_missing_tokenizer_folder_is_a_user_error(tmp_path):

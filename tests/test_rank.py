@@ -11,11 +11,16 @@ import numpy as np
 import orjson
 import pytest
 
-from fdpo.ranking import METHODS, codedpo_scores, pass_matrix, rank_record
+from fdpo.ranking import CLUSTER_METHODS, METHODS, codedpo_scores, pass_matrix, rank_record
+
+TEST_METHODS = [m for m in METHODS if m not in CLUSTER_METHODS]
 
 
-def executed(rows: list[str], load: list[str] | None = None, pid: str = "p") -> dict:
-    """An executed record from rows such as "PPF" (P pass, F fail, E error, T timeout)."""
+def executed(rows: list[str], load: list[str] | None = None, pid: str = "p", probes: list[str] | None = None) -> dict:
+    """An executed record from rows such as "PPF" (P pass, F fail, E error, T timeout).
+
+    ``probes``: one string per candidate, a character per test standing for what it returned there.
+    """
     status = {"P": "pass", "F": "fail", "E": "error", "T": "timeout"}
     outcomes = [[status[ch] for ch in row] for row in rows]
     m = len(rows[0]) if rows else 0
@@ -25,6 +30,8 @@ def executed(rows: list[str], load: list[str] | None = None, pid: str = "p") -> 
         "candidates": [{"id": f"c{i}", "response": f"    return {i}\n", "code": f"return {i}"} for i in range(len(rows))],
         "tests": [{"id": f"t{j}", "response": f"assert f({j})", "code": f"assert f({j})"} for j in range(m)],
         "execution": {"outcomes": outcomes, "load": load or ["ok"] * len(rows)},
+        **({"execution": {"outcomes": outcomes, "load": load or ["ok"] * len(rows), "probes": [list(p) for p in probes]}}
+           if probes else {}),
     }
 
 
@@ -106,7 +113,7 @@ def test_count_counts_passed_tests():
 # --- the split ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", TEST_METHODS)
 def test_truth_tests_are_those_of_the_top_candidate(method):
     rows = ["PPPF", "PPPP", "PPPF", "PFFF", "EEEE"]
     ranking = rank_record(executed(rows), method)["ranking"]
@@ -182,12 +189,72 @@ def test_other_fields_are_kept():
         (lambda r: r["execution"]["outcomes"].pop(), "not 2 candidates × 2 tests"),
         (lambda r: r["execution"]["outcomes"][0].pop(), "not 2 candidates × 2 tests"),
         (lambda r: r["execution"]["load"].pop(), "execution.load has 1 entries"),
+        (lambda r: r["execution"]["outcomes"][0].__setitem__(1, "banana"), "unknown outcome 'banana'"),
+        (lambda r: r["execution"]["load"].__setitem__(0, ["ok"]), r"unknown outcome \['ok'\]"),
     ],
 )
 def test_malformed_execution_is_a_record_error(mutate, message):
     record = executed(["PF", "FP"])
     mutate(record)
     with pytest.raises(ValueError, match=message):
+        pass_matrix(record)
+
+
+# --- behaviour clusters and confidence --------------------------------------
+
+
+def test_consensus_follows_the_largest_behaviour_not_wrong_expected_values():
+    # Two of the three expected values are wrong (they agree with c3), but c0..c2 return the
+    # same outputs: output consensus labels them correct; counting passed tests picks c3.
+    rows = ["PFF", "PFF", "PFF", "FPP"]
+    probes = ["abc", "abc", "abc", "xyz"]
+    ranking = rank_record(executed(rows, probes=probes), "consensus")["ranking"]
+    assert ranking["correct"] == ["c0", "c1", "c2"] and ranking["incorrect"] == ["c3"]
+    assert ranking["evidence"]["probed"] and ranking["evidence"]["behaviours"] == 2
+    assert rank_record(executed(rows, probes=probes), "count")["ranking"]["top"] == "c3"
+
+
+def test_consensus_breaks_size_ties_by_tests_passed_and_dual_weighs_tests():
+    rows = ["PPF", "PPF", "FFF", "FFF", "PPP"]
+    probes = ["aaa", "aaa", "bbb", "bbb", "aac"]
+    consensus = rank_record(executed(rows, probes=probes), "consensus")["ranking"]
+    assert consensus["correct"] == ["c0", "c1"]
+    # dual: √2·3 for {c0, c1} against √1·4 for c4 and √2·1 for {c2, c3}.
+    dual = rank_record(executed(rows, probes=probes), "dual")["ranking"]
+    assert dual["code_scores"] == [round(math.sqrt(2) * 3, 12)] * 2 + [round(math.sqrt(2), 12)] * 2 + [4.0]
+    assert dual["correct"] == ["c0", "c1"] and set(dual["incorrect"]) == {"c2", "c3", "c4"}
+
+
+@pytest.mark.parametrize("method", CLUSTER_METHODS)
+def test_cluster_methods_without_probes_group_by_tests_passed(method):
+    rows = ["PPF", "PPF", "PFF", "FFP"]
+    ranking = rank_record(executed(rows), method)["ranking"]
+    assert ranking["correct"] == ["c0", "c1"] and not ranking["evidence"]["probed"]
+
+
+def test_a_cluster_that_passes_no_test_gives_no_split():
+    rows = ["FF", "FF", "FF", "PF"]
+    ranking = rank_record(executed(rows, probes=["aa", "aa", "aa", "bb"]), "consensus")["ranking"]
+    assert ranking["reason"] == "top candidate passes no test" and ranking["confidence"] == 0.0
+
+
+def test_confidence_is_the_margin_over_the_runner_up():
+    rows = ["PP", "PP", "PP", "PF", "PF", "FF", "PP"]
+    probes = ["aa", "aa", "aa", "ab", "ab", "cc", "aa"]
+    ranking = rank_record(executed(rows, load=["ok"] * 6 + ["error"], probes=probes), "consensus")["ranking"]
+    ev = ranking["evidence"]
+    assert (ev["loaded"], ev["correct"], ev["runner_up"], ev["truth_tests"], ev["discriminating_tests"]) == (6, 3, 2, 2, 2)
+    assert ranking["confidence"] == round((3 - 2) / (6 + 1), 6)
+    agreeing = rank_record(executed(["PF", "PF"]), "codedpo")["ranking"]
+    assert agreeing["reason"] == "all equal" and agreeing["confidence"] == round(2 / 3, 6)
+    unusable = rank_record(executed(["FF", "FF"]), "codedpo")["ranking"]
+    assert unusable["reason"] == "nothing passes" and unusable["confidence"] == 0.0
+
+
+def test_probes_of_the_wrong_shape_are_a_record_error():
+    record = executed(["PF", "FP"], probes=["ab", "ab"])
+    record["execution"]["probes"][1].pop()
+    with pytest.raises(ValueError, match="execution.probes is not 2 candidates × 2 tests"):
         pass_matrix(record)
 
 

@@ -3,8 +3,9 @@
 Covers running sample → execute → rank → locate → train (Focused-DPO and plain
 DPO) → eval as real ``fdpo`` processes, one artifact file per stage, and the
 closing table (pass@1, pairs, time per stage) with a bar chart. When the
-problems carry hidden tests (the bundled ones do), ``fdpo eval --samples``
-also checks how many pairs they confirm; the pipeline itself never reads them.
+problems carry hidden tests (the bundled ones do), ``fdpo audit`` checks rank's
+labels and the pairs against them (pair precision and recall, label precision);
+the pipeline itself never reads them.
 Does not add any logic of its own to the method: every number comes from a stage.
 """
 
@@ -15,12 +16,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from fdpo.errors import FdpoError, handle_errors
-from fdpo.jsonl import read_records, write_records
+from fdpo.jsonl import read_records
 
 HELP = """Run the whole Focused-DPO method end to end on the built-in model and data.
 
@@ -28,8 +29,8 @@ Samples k candidates and tests per demo problem, executes them, ranks, locates t
 error-prone points, trains Focused-DPO and, from the same pairs, plain DPO, then
 evaluates base, DPO and Focused-DPO on the held-out set. Every step is a real
 `fdpo` subcommand; its command line is printed, and its output is kept in --out.
-When the problems carry hidden tests (the bundled ones do), it also reports how many
-pairs they confirm; the pipeline itself never reads them.
+When the problems carry hidden tests (the bundled ones do), `fdpo audit` also reports how
+many pairs and labels they confirm; the pipeline itself never reads them.
 
 Example: fdpo demo --out demo-out --seed 0"""
 
@@ -65,7 +66,7 @@ def command(
     pairs = len(read_records(out / "pairs.jsonl"))
     if pairs == 0:
         raise FdpoError("locate built no pairs: nothing to train on (see the rank summary above)")
-    labels = _check_labels(steps, problems)
+    audit = _check_labels(steps, problems)
     train = ["train", steps.file("pairs"), "-m", model, "--seed", str(seed), "--epochs", str(epochs)]
     steps.run("train Focused-DPO", [*train, "-O", str(out / "focused-dpo")])
     steps.run("train DPO", [*train, "--no-focus", "-O", str(out / "dpo")])
@@ -78,7 +79,7 @@ def command(
                                     "--max-tokens", str(max_tokens), "--backend", "transformers", "--report", str(report), "-o", steps.file(f"eval-{name}")])
         reports.append(report)
     steps.run("compare", ["eval", "--compare", *map(str, reports), "--chart", str(out / "pass-at-1.png")])
-    _summarise(out, steps, reports, pairs, labels)
+    _summarise(out, steps, reports, pairs, audit)
 
 
 class Steps:
@@ -103,33 +104,47 @@ class Steps:
             raise FdpoError(f"step '{label}' failed (exit {done.returncode}); its output is in {self.out}")
 
 
-def _check_labels(steps: Steps, problems: Path) -> dict[str, int] | None:
-    """How many pairs the problems' own tests confirm: chosen passes and rejected fails.
+def _check_labels(steps: Steps, problems: Path) -> dict[str, Any] | None:
+    """How good rank's labels and locate's pairs were, by ``fdpo audit`` against the problems' own tests.
 
-    The pipeline never reads those tests; this only tells how good PageRank's labels were.
-    Skipped (None) when the problems carry no HumanEval-style ``test``.
+    The pipeline never reads those tests. Returns the audit report (pair kinds, pair
+    precision and recall, rank's label precision); None when the problems carry no
+    HumanEval-style ``test``, and the step is skipped.
     """
     records = read_records(problems)
     if not all(isinstance(r.get("test"), str) and "task_id" in r for r in records):
         return None
-    task_ids = {r["id"]: r["task_id"] for r in records}
-    pairs = read_records(steps.file("pairs"))
-    answers = [{"task_id": task_ids[p["problem_id"]], "completion": p[side]} for p in pairs for side in ("chosen", "rejected")]
-    write_records(steps.file("pair-answers"), answers)
-    steps.run("check labels", ["eval", "-b", str(problems), "--samples", steps.file("pair-answers"), "--partial",
-                               "--label", "pairs", "-o", steps.file("pair-verdicts")])
-    verdicts = {r["task_id"]: iter(s["passed"] for s in r["samples"]) for r in read_records(steps.file("pair-verdicts"))}
-    found = [(next(verdicts[a["task_id"]]), next(verdicts[a["task_id"]])) for a in answers[::2]]
-    kinds = {"right": (True, False), "both wrong": (False, False), "both right": (True, True), "reversed": (False, True)}
-    return {name: found.count(kind) for name, kind in kinds.items()}
+    report = steps.out / "audit.json"
+    steps.run("check labels", ["audit", steps.file("ranked"), "-b", str(problems), "--pairs", steps.file("pairs"),
+                               "--report", str(report), "-o", steps.file("audited")])
+    return json.loads(report.read_text())
 
 
-def _summarise(out: Path, steps: Steps, reports: list[Path], pairs: int, labels: dict[str, int] | None) -> None:
+def _pair_labels(audit: dict[str, Any] | None) -> dict[str, Any]:
+    """What summary.json says about the labels: pair kinds (as before), pair precision and recall, rank's precision."""
+    if audit is None:
+        return {"pair labels": None}
+    pairs, labels = audit["pairs"], audit["labels"]
+    kinds = {"right": "right", "both wrong": "both_wrong", "both right": "both_right", "reversed": "reversed"}
+    return {
+        "pair labels": {name: pairs[key] for name, key in kinds.items()},
+        "pair precision": pairs["precision"],
+        "pair recall": {"mixed problems": pairs["mixed"], "with a pair": pairs["recall"],
+                        "with a right pair": pairs["right_recall"]},
+        "rank label precision": {"correct": labels["correct"]["precision"],
+                                 "incorrect": labels["incorrect"]["precision"]},
+    }
+
+
+def _summarise(out: Path, steps: Steps, reports: list[Path], pairs: int, audit: dict[str, Any] | None) -> None:
     from rich.table import Table
 
     from fdpo.console import console
 
-    table = Table(title="fdpo demo")
+    labels = _pair_labels(audit)
+    precision = labels.get("pair precision")
+    caption = None if audit is None else f"pair precision {_pct(precision)} (hidden tests, fdpo audit)"
+    table = Table(title="fdpo demo", caption=caption)
     table.add_column("model")
     table.add_column("pass@1", justify="right")
     scores = {}
@@ -147,11 +162,20 @@ def _summarise(out: Path, steps: Steps, reports: list[Path], pairs: int, labels:
     times.add_row("[bold]total", f"[bold]{sum(steps.seconds.values()):.1f}")
     console.print(times)
     console.print(f"{pairs} pairs built")
-    if labels:
-        console.print(f"the problems' hidden tests (which the pipeline never reads) confirm {labels['right']} of them "
-                      f"({100 * labels['right'] / pairs:.0f}%: chosen passes, rejected fails); both wrong "
-                      f"{labels['both wrong']}, reversed {labels['reversed']}, both right {labels['both right']}")
-    summary = {"pass@1": scores, "pairs": pairs, "pair labels": labels, "seconds": steps.seconds}
+    kinds = labels["pair labels"]
+    if kinds:
+        recall, ranked = labels["pair recall"], labels["rank label precision"]
+        console.print(f"the problems' hidden tests (which the pipeline never reads) confirm {kinds['right']} of them "
+                      f"({_pct(precision)} pair precision: chosen passes, rejected fails); both wrong "
+                      f"{kinds['both wrong']}, reversed {kinds['reversed']}, both right {kinds['both right']}; "
+                      f"{_pct(recall['with a right pair'])} of the {recall['mixed problems']} problems with right and "
+                      f"wrong candidates got a right pair; rank's 'correct' labels {_pct(ranked['correct'])} right, "
+                      f"'incorrect' {_pct(ranked['incorrect'])}")
+    summary = {"pass@1": scores, "pairs": pairs, **labels, "seconds": steps.seconds}
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     console.print(f"artifacts in {out}/ (summary.json, pass-at-1.png, every stage's JSONL, both checkpoints)")
     console.print("over 3 seeds, with ablations and why the gains are small on this model: docs/results.md")
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.0f}%"

@@ -23,7 +23,9 @@ network namespaces, an unprivileged user, a read-only filesystem with a
 private /tmp, resource limits; see docs/execute.md for what holds where), and
 each test runs in a fresh copy of that loaded state. Adds `execution`:
 `outcomes[i][j]` (pass / fail / error / timeout / crash) for candidate i and
-test j, the reasons, each candidate's load status and output, and timings.
+test j, the reasons, each candidate's load status and output, timings, and
+`probes[i][j]`: a digest of what candidate i returned on test j's inputs,
+whatever the test expected (the evidence of `fdpo rank`'s output consensus).
 Whatever a candidate does, the stage goes on and the record comes out.
 
 Example: fdpo execute sampled.jsonl -o executed.jsonl --timeout 3 --jobs 8"""
@@ -41,6 +43,14 @@ def command(
                                     show_default=False)
     ] = None,
     memory: Annotated[int, typer.Option(min=16, help="Address-space limit of each candidate process, in MB.")] = 2048,
+    probes: Annotated[
+        bool, typer.Option("--probes/--no-probes", help="Also record what each candidate returns on each test's inputs "
+                           "(`execution.probes`, for `fdpo rank`'s output consensus; about doubles the runs).")
+    ] = True,
+    examples: Annotated[
+        bool, typer.Option("--examples/--no-examples", help="Add the prompt's own examples (doctest or `f(x) == y` lines) "
+                           "to the tests, marked `source: \"prompt\"`; `fdpo rank` trusts them.")
+    ] = True,
     resume: ResumeOpt = False,
     shard: ShardOpt = None,
     skip_invalid: SkipInvalidOpt = False,
@@ -58,7 +68,7 @@ def command(
             summary.counts[status] = 0
         with Executor(jobs, limits) as executor:
             console.print(f"fdpo execute: sandbox: {executor.isolation}", markup=False)
-            for record, plan in execute(records, executor):
+            for record, plan in execute(records, executor, probes, examples):
                 if plan is None:
                     summary.counts["upstream errors passed on"] += 1
                     yield record

@@ -13,6 +13,7 @@ import typer
 
 from fdpo.errors import FdpoError, handle_errors
 from fdpo.options import InputArg, OutputOpt, ResumeOpt, ShardOpt, SkipInvalidOpt, stage_io
+from fdpo.pairs import MIN_CONFIDENCE
 from fdpo.stage import run_stage
 
 HELP = """Write one line per preference pair: the shared prefix, each response's mid (the
@@ -20,9 +21,12 @@ error-prone point) and the shared suffix, as character spans into each response.
 
 Pairs are (correct, incorrect) candidates of a ranked record, best first by
 Diff = rank gap + λ · shared length (the score gap over the record's score spread, the
-shared prefix + suffix over the longer response; docs/locate.md). Mids are widened
+shared prefix + suffix over the longer response; docs/locate.md). The shared parts are
+whole, identical tokens: the policy's with --tokenizer, else Python's. Mids are widened
 to whole expressions or statements with tree-sitter (whole lines where a response does
-not parse); with --tokenizer the shared parts are also whole, identical tokens.
+not parse); --paper keeps the paper's plain prefix / suffix match instead.
+--reject-unloaded also pairs against candidates whose code did not load;
+--min-confidence skips records the ranking is unsure of.
 --stats prints how the segments go with correctness (the paper's Phi analysis).
 
 Example: fdpo locate ranked.jsonl --tokenizer builtin:tiny-coder -o pairs.jsonl"""
@@ -58,7 +62,31 @@ def command(
             show_default=False,
         ),
     ] = None,
-    snap: Annotated[bool, typer.Option("--snap/--no-snap", help="Widen mids to syntax boundaries (--no-snap: raw spans).")] = True,
+    snap: Annotated[
+        Optional[bool],
+        typer.Option(
+            "--snap/--no-snap",
+            help="Widen mids to syntax boundaries (the default, except with --paper; --no-snap: unsnapped spans).",
+            show_default=False,
+        ),
+    ] = None,
+    paper: Annotated[
+        bool,
+        typer.Option("--paper", help="The paper's plain prefix / suffix match: --no-snap (token ids with --tokenizer)."),
+    ] = False,
+    reject_unloaded: Annotated[
+        bool,
+        typer.Option("--reject-unloaded", help="Also reject candidates whose code did not load (ranking.unloaded)."),
+    ] = False,
+    min_confidence: Annotated[
+        Optional[float],
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help=f"Skip records whose ranking.confidence is below this (absent: 1.0). [default: {MIN_CONFIDENCE}]",
+            show_default=False,
+        ),
+    ] = None,
     lam: Annotated[float, typer.Option("--lambda", min=0.0, help="Weight of the shared length in Diff.")] = 1.0,
     pairs_per_problem: Annotated[int, typer.Option(min=1, help="Pairs kept per problem, best Diff first.")] = 1,
     stats: Annotated[bool, typer.Option("--stats", help="Print the Phi table of segments vs correctness on stderr.")] = False,
@@ -77,6 +105,11 @@ def command(
     from fdpo.stage import error_text
     from fdpo.phi import PhiStats
 
+    if paper and snap:
+        raise typer.BadParameter("--paper turns snapping off; leave out --snap", param_hint="'--snap'")
+    snap = not paper if snap is None else snap
+    if paper and not tokenizer:
+        warn("--paper without --tokenizer matches characters (cut at Python token boundaries), not the policy's tokens")
     tok = _tokenizer(tokenizer) if tokenizer else None
     phi = PhiStats() if stats or stats_out else None
 
@@ -88,7 +121,15 @@ def command(
                 summary.counts["no pair (upstream error)"] += 1
                 continue
             try:
-                lines, pairs, reason = locate_record(record, tokenizer=tok, snap=snap, lam=lam, per_problem=pairs_per_problem)
+                lines, pairs, reason = locate_record(
+                    record,
+                    tokenizer=tok,
+                    snap=snap,
+                    lam=lam,
+                    per_problem=pairs_per_problem,
+                    reject_unloaded=reject_unloaded,
+                    min_confidence=min_confidence,
+                )
             except Exception as exc:  # noqa: BLE001 - one bad record must not stop the stage
                 if debug():
                     raise

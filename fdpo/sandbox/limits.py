@@ -47,7 +47,7 @@ class Limits:
 @dataclass
 class Outcome:
     status: str  # "pass" | "fail" | "error" | "timeout" | "crash"
-    reason: str | None = None  # e.g. "AssertionError: ...", truncated; None for a pass
+    reason: str | None = None  # e.g. "AssertionError: ...", truncated; for a pass None, or an output probe's digest
     seconds: float = 0.0
 
 
