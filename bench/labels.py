@@ -8,7 +8,8 @@ pipeline never reads. Then every ranking method labels the same candidates,
 `fdpo locate` builds up to 3 pairs per problem, and the hidden labels score
 them: top-1, precision of `correct` / `incorrect`, pair precision, and recall
 (the share of problems with both a right and a wrong loaded candidate that get
-a pair), for each method and each `--min-confidence` threshold.
+a pair), for the paper's labels and each method with and without abstention
+(``bench/labelquality.py``).
 
 Run: nice -n 10 .venv/bin/python bench/labels.py --seeds 0 1 --out labels-out
      (samples and executions are kept in --out, so a second run only re-ranks)
@@ -19,14 +20,12 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
-from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from rank_quality import HEADER, THRESHOLDS, Tally, _cells  # noqa: E402
+from labelquality import evaluate, table  # noqa: E402
 
 from fdpo.jsonl import read_records, write_records  # noqa: E402
-from fdpo.ranking import METHODS, rank_record  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SETS = [ROOT / "fdpo" / "data" / "tiny_demo.jsonl", ROOT / "fdpo" / "data" / "tiny_eval.jsonl"]
@@ -60,28 +59,16 @@ def main() -> None:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
 
-    by_method: dict[str, Tally] = defaultdict(Tally)
-    by_threshold: dict[tuple[str, float], Tally] = defaultdict(Tally)
-    records = 0
+    items = []
     for seed in args.seeds:
         for record in audited(args.out, seed, args.jobs):
             truth = (record.get("audit") or {}).get("truth")
-            if record.get("error") or not truth or None in truth:
-                continue
-            records += 1
-            for method in METHODS:
-                ranked = rank_record(record, method)
-                by_method[method].add(ranked, truth, 0.0)
-                for t in THRESHOLDS:
-                    by_threshold[method, t].add(ranked, truth, t)
-    print(f"# builtin:tiny-coder, seeds {' '.join(map(str, args.seeds))}: {records} sampled problems judged by hidden tests\n")
-    print(HEADER.format(first="method"))
-    for method in METHODS:
-        print(f"| {method} | {_cells(by_method[method].row())} |")
-    print("\nWith `--min-confidence`:\n")
-    print(HEADER.format(first="method, min confidence"))
-    for (method, t), tally in sorted(by_threshold.items()):
-        print(f"| {method} ≥ {t:g} | {_cells(tally.row())} |")
+            if not record.get("error") and truth and None not in truth:
+                items.append((record, truth))
+    with_examples = sum(any(t.get("source") == "prompt" for t in r["tests"]) for r, _ in items)
+    print(f"# builtin:tiny-coder, seeds {' '.join(map(str, args.seeds))}: {len(items)} sampled problems judged by "
+          f"hidden tests ({with_examples} with examples in the prompt)\n")
+    print(table(evaluate(items)))
 
 
 if __name__ == "__main__":

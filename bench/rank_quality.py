@@ -20,7 +20,7 @@ precision of the `correct` and `incorrect` labels, pair precision and recall (th
 share of records with both a truly right and a truly wrong candidate that get a
 pair), per method and per `--min-confidence` threshold.
 
-It also runs ``fdpo locate --stats`` (the Phi table) on the records ranked by ``codedpo``.
+It also runs ``fdpo locate --stats`` (the Phi table) on the paper's labels.
 
 Run: nice -n 10 .venv/bin/python bench/rank_quality.py [--problems 164 --draws 20 --jobs 2]
      [--executed results.json]   (keeps the sandbox results, so a second run only re-scores)
@@ -40,12 +40,13 @@ from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+from labelquality import evaluate, table, without_examples  # noqa: E402
 from mutants import mutants  # noqa: E402
 
 from fdpo.examples import prompt_tests  # noqa: E402
 from fdpo.pairs import locate_record  # noqa: E402
 from fdpo.phi import PhiStats  # noqa: E402
-from fdpo.ranking import CLUSTER_METHODS, METHODS, rank_record  # noqa: E402
+from fdpo.ranking import rank_record  # noqa: E402
 
 DATA = Path(os.environ.get("FDPO_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
 POOL_TESTS = 10  # right tests and wrong tests executed per problem (each)
@@ -53,8 +54,6 @@ HIDDEN_PLUS = 15
 MAX_INPUT_CHARS = 300
 MAX_VALUE_CHARS = 300
 SETTINGS = (2, 5, 7)  # wrong tests out of 10
-PAIRS_PER_PROBLEM = 3
-THRESHOLDS = (0.0, 0.1, 0.2, 0.3, 0.4)
 
 # Hidden tests raise instead of asserting, so that `fdpo execute` makes no output probe of them.
 HIDDEN = """import math as _math
@@ -194,79 +193,19 @@ def draw(pool: dict, n_wrong_tests: int, rng: random.Random) -> tuple[dict, list
     return record, [pool["truly_correct"][k] for k in picks]
 
 
-class Tally:
-    """Label and pair quality of one method (at one confidence threshold) over many records."""
-
-    def __init__(self) -> None:
-        self.n = self.top1 = self.labelled = self.labelled_right = self.rejected = self.rejected_right = 0
-        self.pairs = self.right_pairs = self.mixed = self.mixed_with_pair = self.with_pair = 0
-
-    def add(self, record: dict, truth: list[bool], min_confidence: float) -> None:
-        ranking = record["ranking"]
-        index = {c["id"]: i for i, c in enumerate(record["candidates"])}
-        loaded = [truth[i] for i, status in enumerate(record["execution"]["load"]) if status == "ok"]
-        mixed = any(loaded) and not all(loaded)
-        self.n += 1
-        self.mixed += mixed
-        self.top1 += ranking["top"] is not None and truth[index[ranking["top"]]]
-        if ranking.get("confidence", 1.0) < min_confidence:
-            return
-        correct = [truth[index[c]] for c in ranking["correct"]]
-        incorrect = [truth[index[c]] for c in ranking["incorrect"]]
-        self.labelled += len(correct)
-        self.labelled_right += sum(correct)
-        self.rejected += len(incorrect)
-        self.rejected_right += len(incorrect) - sum(incorrect)
-        pairs = locate_record(record, per_problem=PAIRS_PER_PROBLEM, snap=False)[0]
-        right = sum(truth[index[p["chosen_id"]]] and not truth[index[p["rejected_id"]]] for p in pairs)
-        self.pairs += len(pairs)
-        self.right_pairs += right
-        self.with_pair += bool(pairs)
-        self.mixed_with_pair += mixed and bool(pairs)
-
-    def row(self) -> dict[str, float]:
-        share = lambda a, b: a / b if b else float("nan")
-        return {"top1": share(self.top1, self.n), "precision": share(self.labelled_right, self.labelled),
-                "rejected precision": share(self.rejected_right, self.rejected),
-                "pair precision": share(self.right_pairs, self.pairs), "recall": share(self.mixed_with_pair, self.mixed),
-                "pairs": self.pairs}
-
-
-def score(pools: list[dict], n_wrong_tests: int, draws: int, seed: int) -> tuple[dict, dict, PhiStats]:
-    """Per method at confidence 0, per confidence threshold for each cluster method, and the Phi table of ``codedpo``."""
+def score(pools: list[dict], n_wrong_tests: int, draws: int, seed: int) -> tuple[dict, float, PhiStats]:
+    """Each variant's row, the top-1 accuracy of a random pick, and the Phi table of the paper's labels."""
     rng = random.Random(seed)
+    items = [draw(pool, n_wrong_tests, rng) for pool in pools for _ in range(draws)]
+    random_top1 = 0.0
+    for record, truth in items:
+        ok = [truth[i] for i, status in enumerate(record["execution"]["load"]) if status == "ok"]
+        random_top1 += sum(ok) / len(ok) if ok else 0.0
     phi = PhiStats()
-    by_method: dict[str, Tally] = defaultdict(Tally)
-    by_threshold: dict[tuple[str, float], Tally] = defaultdict(Tally)
-    random_top1, n = 0.0, 0
-    for pool in pools:
-        for _ in range(draws):
-            record, truth = draw(pool, n_wrong_tests, rng)
-            ok = [truth[i] for i, status in enumerate(record["execution"]["load"]) if status == "ok"]
-            random_top1 += sum(ok) / len(ok) if ok else 0.0
-            n += 1
-            for method in METHODS:
-                ranked = rank_record(record, method)
-                by_method[method].add(ranked, truth, 0.0)
-                if method in CLUSTER_METHODS:
-                    for t in THRESHOLDS:
-                        by_threshold[method, t].add(ranked, truth, t)
-                if method == "codedpo":
-                    phi.add(ranked, locate_record(ranked)[1])
-    table = {name: tally.row() for name, tally in by_method.items()}
-    table["random"] = {"top1": random_top1 / n}
-    return table, {key: tally.row() for key, tally in by_threshold.items()}, phi
-
-
-COLUMNS = ("top1", "precision", "rejected precision", "pair precision", "recall")
-HEADER = ("| {first} | top-1 truly correct | `correct` truly correct | `incorrect` truly incorrect | "
-          "pairs right (chosen correct, rejected incorrect) | recall (mixed records with a pair) | pairs |\n"
-          "| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-
-
-def _cells(row: dict) -> str:
-    cells = [f"{row[k]:.1%}" if k in row and row[k] == row[k] else "" for k in COLUMNS]
-    return " | ".join(cells + [str(row.get("pairs", ""))])
+    for record, _ in items:
+        ranked = rank_record(without_examples(record), "codedpo")
+        phi.add(ranked, locate_record(ranked, min_confidence=0.0)[1])
+    return evaluate(items), random_top1 / len(items), phi
 
 
 def main() -> None:
@@ -295,16 +234,11 @@ def main() -> None:
           f"{sum(len(p['responses']) for p in kept)} distinct candidates executed in {seconds:.0f} s; "
           f"{truly} of the mutants are truly correct (equivalent)\n")
     for n_wrong in SETTINGS:
-        table, thresholds, phi = score(kept, n_wrong, args.draws, args.seed)
-        print(f"## {n_wrong} of 10 visible tests wrong ({len(kept) * args.draws} drawn records)\n")
-        print(HEADER.format(first="method"))
-        for name in ("random", *METHODS):
-            print(f"| {name} | {_cells(table[name])} |")
-        print(f"\nWith `--min-confidence` (cluster methods):\n")
-        print(HEADER.format(first="method, min confidence"))
-        for (method, t), row in sorted(thresholds.items()):
-            print(f"| {method} ≥ {t:g} | {_cells(row)} |")
-        print(f"\n`fdpo locate --stats` on the `codedpo` records ({phi.pairs} pairs):\n")
+        rows, random_top1, phi = score(kept, n_wrong, args.draws, args.seed)
+        print(f"## {n_wrong} of 10 visible tests wrong ({len(kept) * args.draws} drawn records; "
+              f"a random pick is truly correct {random_top1:.1%} of the time)\n")
+        print(table(rows))
+        print(f"\n`fdpo locate --stats` on the paper's labels ({phi.pairs} pairs):\n")
         print("| segment | in correct | in incorrect | Phi | paper Phi |")
         print("| --- | ---: | ---: | ---: | ---: |")
         for name, row in phi.result()["segments"].items():

@@ -8,9 +8,12 @@ seed's pairs, the variants the paper ablates:
 - ``keep suffix``: Focused-DPO with the rejected suffix kept in the loss (weight 1);
 - ``10 pairs/problem``: Focused-DPO and DPO on the pairs `fdpo locate --pairs-per-problem 10`
   builds from the same ranked file (the demo keeps 3);
-- ``oracle …``: the same candidates labelled by the problems' hidden tests instead of
-  PageRank (`fdpo eval --samples` scores them), then the same locate and train — how much the
-  self-verified labels cost.
+- ``paper labels …``: the same candidates labelled as the paper does (`fdpo rank --method
+  codedpo` over the model's own tests, the prompt's examples left out, no abstention), then the
+  same locate and train — what fdpo's labels add;
+- ``oracle …``: the same candidates labelled by the problems' hidden tests instead
+  (`fdpo eval --samples` scores them), then the same locate and train — what the
+  self-verified labels still cost.
 
 It reports how many pairs the hidden tests confirm (the demo checks that), and runs the
 canonical solution against the model's tests (are wrong labels due to wrong tests, or to right
@@ -36,6 +39,9 @@ from pathlib import Path
 
 from fdpo.jsonl import read_records, write_records
 
+sys.path.insert(0, str(Path(__file__).parent))
+from labelquality import without_examples  # noqa: E402
+
 DATA = Path(__file__).resolve().parents[1] / "fdpo" / "data"
 DEMO_SET, EVAL_SET = DATA / "tiny_demo.jsonl", DATA / "tiny_eval.jsonl"
 MODEL = "builtin:tiny-coder"
@@ -45,6 +51,8 @@ VARIANTS = {  # label -> (pairs file, extra `fdpo train` flags)
     "keep suffix": ("pairs", ["--rejected-suffix", "keep"]),
     "FDPO, 10 pairs/problem": ("pairs-10", []),
     "DPO, 10 pairs/problem": ("pairs-10", ["--no-focus"]),
+    "paper labels FDPO": ("paper-pairs", []),
+    "paper labels DPO": ("paper-pairs", ["--no-focus"]),
     "oracle FDPO": ("oracle-pairs", []),
     "oracle DPO": ("oracle-pairs", ["--no-focus"]),
     "oracle FDPO, 10 pairs/problem": ("oracle-pairs-10", []),
@@ -121,12 +129,20 @@ def oracle_pairs(folder: Path, usable: list[dict], right: dict[str, dict[str, bo
         ranking["reason"] = None if ranking["correct"] and ranking["incorrect"] else "hidden tests: no split"
         relabelled.append(record)
     write_records(folder / "oracle-ranked.jsonl", relabelled)
-    locate(folder, "oracle-ranked", "oracle-pairs", 3)
+    locate(folder, "oracle-ranked", "oracle-pairs", 3, "--min-confidence", "0")
 
 
-def locate(folder: Path, ranked: str, pairs: str, per_problem: int) -> None:
+def paper_pairs(folder: Path) -> None:
+    """The paper's labels for the same executed candidates: codedpo over the model's own tests, no abstention."""
+    executed = [without_examples(r) if "execution" in r else r for r in read_records(folder / "executed.jsonl")]
+    write_records(folder / "paper-executed.jsonl", executed)
+    fdpo("rank", str(folder / "paper-executed.jsonl"), "--method", "codedpo", "-o", str(folder / "paper-ranked.jsonl"))
+    locate(folder, "paper-ranked", "paper-pairs", 3, "--min-confidence", "0")
+
+
+def locate(folder: Path, ranked: str, pairs: str, per_problem: int, *flags: str) -> None:
     fdpo("locate", str(folder / f"{ranked}.jsonl"), "--tokenizer", MODEL, "--pairs-per-problem", str(per_problem),
-         "-o", str(folder / f"{pairs}.jsonl"))
+         *flags, "-o", str(folder / f"{pairs}.jsonl"))
 
 
 def variant(folder: Path, seed: int, label: str, epochs: str) -> float:
@@ -156,8 +172,9 @@ def run_seed(out: Path, seed: int, jobs: int, epochs: str) -> dict:
     usable = [r for r in read_records(folder / "ranked.jsonl") if "candidates" in r and not r.get("error")]
     right = hidden_verdicts(folder, usable)
     oracle_pairs(folder, usable, right)
+    paper_pairs(folder)
     locate(folder, "ranked", "pairs-10", 10)
-    locate(folder, "oracle-ranked", "oracle-pairs-10", 10)
+    locate(folder, "oracle-ranked", "oracle-pairs-10", 10, "--min-confidence", "0")
     with ThreadPoolExecutor(jobs) as pool:
         futures = {label: pool.submit(variant, folder, seed, label, epochs) for label in VARIANTS}
         scores = {label: 100 * summary["pass@1"][label] for label in ("base", "DPO", "Focused-DPO")}
@@ -167,12 +184,24 @@ def run_seed(out: Path, seed: int, jobs: int, epochs: str) -> dict:
         "pass@1": scores,
         "pairs": summary["pairs"],
         "pair counts": {name: len(read_records(folder / f"{name}.jsonl"))
-                        for name in ("pairs", "pairs-10", "oracle-pairs", "oracle-pairs-10")},
+                        for name in ("pairs", "pairs-10", "paper-pairs", "oracle-pairs", "oracle-pairs-10")},
         "labels": summary["pair labels"],
+        "pair precision": summary["pair precision"],
+        "pair recall": summary["pair recall"],
+        "paper labels": pair_labels(right, read_records(folder / "paper-pairs.jsonl")),
         "tests and splits": truth_tests(folder, usable, right),
         "phi": json.loads((folder / "phi.json").read_text())["segments"],
         "seconds": summary["seconds"],
     }
+
+
+def pair_labels(right: dict[str, dict[str, bool]], pairs: list[dict]) -> dict[str, int]:
+    """How many pairs the hidden tests confirm (chosen right, rejected wrong), and the other kinds."""
+    kinds = {(True, False): "right", (False, False): "both wrong", (True, True): "both right", (False, True): "reversed"}
+    counts = dict.fromkeys(kinds.values(), 0)
+    for p in pairs:
+        counts[kinds[right[p["problem_id"]][p["chosen_id"]], right[p["problem_id"]][p["rejected_id"]]]] += 1
+    return counts
 
 
 def table(runs: list[dict]) -> str:
@@ -199,7 +228,8 @@ def main() -> None:
     print(table(runs))
     for run in runs:
         phi = {name: seg["phi"] for name, seg in run["phi"].items()}
-        print(f"seed {run['seed']}: pairs {run['pair counts']}, labels {run['labels']}, "
+        print(f"seed {run['seed']}: pairs {run['pair counts']}, labels {run['labels']}, paper labels "
+              f"{run['paper labels']}, precision {run['pair precision']}, recall {run['pair recall']}, "
               f"tests and splits {run['tests and splits']}, Phi {phi}")
 
 

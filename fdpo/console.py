@@ -52,4 +52,5 @@ def progress(unit: str = "rec", *extra_columns: ProgressColumn) -> Progress:
 
 
 def warn(message: str) -> None:
-    console.print(f"[yellow]warning:[/] {message}")
+    """One line on stderr, never wrapped (it may be grepped) and never read as markup (paths may hold ``[``)."""
+    console.print(Text.assemble(("warning:", "yellow"), " ", message), soft_wrap=True)

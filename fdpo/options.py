@@ -1,14 +1,17 @@
 """Command-line options shared by several commands, defined once.
 
 Covers the JSONL plumbing options every stage takes (input, ``-o``, ``--resume``,
-``--shard``, ``--skip-invalid``) and ``--model``. Stage-specific options live
-with their command.
+``--shard``, ``--skip-invalid``) and ``--model``, the checks every command puts on
+its flag values (a bad value exits 2 with one line, before anything loads), and the
+generation flags that sample and eval share. Stage-specific options live with their
+command.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Callable, Optional
 
 import typer
 
@@ -77,3 +80,73 @@ def stage_io(
         shard=Shard.parse(shard) if shard else None,
         skip_invalid=skip_invalid,
     )
+
+
+# --- Checked flag values ---------------------------------------------------------------
+# Every check is a Typer callback: a bad value is a usage error (exit 2, one line naming
+# the flag) found while the command line is parsed, so before any model loads. None (an
+# optional flag left out) always passes. ``check.problem(value)`` gives the same verdict
+# as text, for values that do not come from a flag (``fdpo train --config``).
+
+
+def check(what: str, test: Callable[[Any], bool]) -> Callable[[Any], Any]:
+    """A callback that refuses values failing ``test`` with ``must be WHAT, got VALUE``."""
+
+    def problem(value: Any) -> Optional[str]:
+        if value is None:
+            return None
+        try:
+            ok = bool(test(value))
+        except (TypeError, ValueError):
+            ok = False
+        return None if ok else f"must be {what}, got {value!r}"
+
+    def callback(value: Any) -> Any:
+        why = problem(value)
+        if why is not None:
+            raise typer.BadParameter(why)
+        return value
+
+    callback.what, callback.problem = what, problem
+    return callback
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+non_negative = check("a finite number >= 0", lambda v: _finite(v) and v >= 0)
+positive = check("a finite number > 0", lambda v: _finite(v) and v > 0)
+probability = check("a number in (0, 1]", lambda v: _finite(v) and 0 < v <= 1)
+fraction = check("a number in [0, 1)", lambda v: _finite(v) and 0 <= v < 1)
+
+
+def at_least(low: int) -> Callable[[Any], Any]:
+    """An integer >= ``low``."""
+    return check(f"an integer >= {low}", lambda v: _integer(v) and v >= low)
+
+
+def between(low: float, high: float, unit: str = "a number") -> Callable[[Any], Any]:
+    """A finite number in [``low``, ``high``] (time limits: the sandbox cannot wait forever)."""
+    return check(f"{unit} in [{low:g}, {high:g}]", lambda v: _finite(v) and low <= v <= high)
+
+
+def one_of(*names: str) -> Callable[[Any], Any]:
+    return check("one of " + ", ".join(names), lambda v: v in names)
+
+
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+backend_name = one_of("vllm", "transformers", "openai")
+dtype_name = one_of(*DTYPES)
+style_name = one_of("auto", "completion", "chat")
+#: Seconds a test (or a program's input) may run, at most: an hour.
+MAX_SECONDS = 3600.0
+
+# Generation flags that sample and eval share.
+TemperatureOpt = Annotated[float, typer.Option(callback=non_negative, help="Sampling temperature; 0 is greedy.")]
+TopPOpt = Annotated[float, typer.Option("--top-p", callback=probability, help="Nucleus sampling mass.")]
+DtypeOpt = Annotated[str, typer.Option(callback=dtype_name, help="Weights dtype: " + ", ".join(DTYPES) + ".")]

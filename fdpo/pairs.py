@@ -14,15 +14,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from fdpo.jsonl import repeat_key
 from fdpo.snap import Syntax
 from fdpo.spans import Cut, Edges, Tokens, char_cut, edges, token_cut
+from fdpo.stage import occurrence
 
 Record = dict[str, Any]
 
 LAMBDA = 1.0
 # Records whose ``ranking.confidence`` is below this give no pair (``--min-confidence``).
 # 0.0 turns abstention off; to be tuned against hidden-label results.
-MIN_CONFIDENCE = 0.0
+#: Measured in docs/rank.md: the top behaviour must beat the runner-up by 1 candidate in 10 (2 in 20).
+MIN_CONFIDENCE = 0.05
 
 
 @dataclass
@@ -132,16 +135,37 @@ def response_prompt(record: Record) -> str:
 
 
 def _sides(record: Record, ids: list, tokenizer, unloaded: frozenset = frozenset()) -> list[Side]:
-    scores, lead = record["ranking"]["code_scores"], response_prompt(record)
-    index = {c.get("id", i): i for i, c in enumerate(record.get("candidates") or [])}
+    """The ``Side`` of each candidate id; ValueError naming what is missing when the record and its ranking disagree."""
+    candidates, scores, lead = record.get("candidates"), record["ranking"].get("code_scores"), response_prompt(record)
+    if not isinstance(candidates, list):
+        raise ValueError("record has no 'candidates' list")
+    if not isinstance(scores, list) or len(scores) != len(candidates):
+        got = f"{len(scores)} scores" if isinstance(scores, list) else "no list"
+        raise ValueError(f"ranking.code_scores has {got} for the record's {len(candidates)} candidates")
+    index = {(c.get("id", i) if isinstance(c, dict) else i): i for i, c in enumerate(candidates)}
     sides = []
     for cid in ids:
-        cand = record["candidates"][index[cid]]
-        sides.append(Side(cid, cand["response"], cand.get("code"), scores[index[cid]], lead, loaded=cid not in unloaded))
+        if not _hashable(cid) or cid not in index:
+            known = ", ".join(map(repr, list(index)[:8])) + (", …" if len(index) > 8 else "")
+            raise ValueError(f"the ranking names candidate {cid!r}, which is not among the record's candidates ({known})")
+        cand, score = candidates[index[cid]], scores[index[cid]]
+        if not isinstance(cand, dict) or not isinstance(cand.get("response"), str):
+            raise ValueError(f"candidate {cid!r} has no 'response' text")
+        if isinstance(score, bool) or not isinstance(score, (int, float)):
+            raise ValueError(f"ranking.code_scores gives candidate {cid!r} the score {score!r}, not a number")
+        sides.append(Side(cid, cand["response"], cand.get("code"), score, lead, loaded=cid not in unloaded))
     if tokenizer is not None:
         for side, tokens in zip(sides, Tokens.encode_all(tokenizer, [s.text for s in sides])):
             side.tokens = tokens
     return sides
+
+
+def _hashable(value: Any) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
 
 
 def rejectable_ids(ranking: dict, reject_unloaded: bool) -> list:
@@ -174,8 +198,9 @@ def candidate_pairs(record: Record, *, tokenizer=None, lam: float = LAMBDA, reje
 def pair_record(record: Record, pair: Pair, prompt: str, lam: float, by_tokens: bool) -> Record:
     pid = record.get("id")
     c, r = pair.chosen, pair.rejected
+    n = occurrence(record)  # the n-th record with this id in the input: "{pid}#{n}:…", so pair ids stay unique
     return {
-        "id": f"{pid}:{c.id}>{r.id}",
+        "id": f"{pid}{f'#{n}' if n > 1 else ''}:{c.id}>{r.id}",
         "problem_id": pid,
         "prompt": prompt,
         "chosen": c.text,
@@ -190,6 +215,17 @@ def pair_record(record: Record, pair: Pair, prompt: str, lam: float, by_tokens: 
             "rejected_label": "incorrect" if r.loaded else "unloaded",
         },
     }
+
+
+def problem_key(pair: Record) -> Any:
+    """The input record a pair came from, as ``--resume`` counts them: ``repeat_key(problem_id, n)``."""
+    pid = pair.get("problem_id", pair.get("id"))
+    mark, text = f"{pid}#", str(pair.get("id", ""))
+    if "problem_id" in pair and text.startswith(mark):
+        n = text[len(mark):].split(":", 1)[0]
+        if n.isdigit():
+            return repeat_key(pid, int(n))
+    return pid
 
 
 def confidence(ranking: dict) -> float:

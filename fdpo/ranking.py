@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from fdpo.rankmethods import CLUSTER_METHODS, DEFAULT_METHOD, METHODS
+
 Record = dict[str, Any]
 
 OUTCOMES = ("pass", "fail", "error", "timeout", "crash")  # fdpo.sandbox.limits.STATUSES
@@ -178,9 +180,7 @@ SCORERS: dict[str, Callable[[PassMatrix], tuple[np.ndarray, np.ndarray, int]]] =
     "consensus": lambda pm: cluster_scores(pm, dual=False),
     "dual": lambda pm: cluster_scores(pm, dual=True),
 }
-METHODS = tuple(SCORERS)
-#: Methods whose `correct` candidates are the top candidate's behaviour cluster (not "passes the truth tests").
-CLUSTER_METHODS = ("consensus", "dual")
+assert tuple(SCORERS) == METHODS, "fdpo.rankmethods names every scorer"
 
 
 def order(scores: list[float], eligible: list[bool]) -> list[int]:
@@ -253,7 +253,7 @@ def confidence(ev: dict[str, Any]) -> float:
     return round(max(ev["correct"] - ev["runner_up"], 0) / (ev["loaded"] + 1), 6)
 
 
-def rank_record(record: Record, method: str = "codedpo") -> Record:
+def rank_record(record: Record, method: str = DEFAULT_METHOD) -> Record:
     """The record with its ``ranking`` field added."""
     if method not in METHODS:
         raise ValueError(f"unknown ranking method {method!r} (choose from {', '.join(METHODS)})")

@@ -1,13 +1,16 @@
 """The driver every JSONL stage runs on: read → shard → resume → transform → write.
 
 Covers the shared loop (lazy reading, ``--shard``, ``--resume``, ``--skip-invalid``),
-per-record error capture, progress on stderr and the closing summary. A stage
-supplies only a *transform*: a generator from input records to output records.
-Does not cover any stage's own logic.
+per-record error capture, progress on stderr and the closing summary, the
+checks on every file a stage writes before any work starts (``check_output``),
+and ids that repeat in the input (counted; ``occurrence`` tells them apart). A
+stage supplies only a *transform*: a generator from input records to output
+records. Does not cover any stage's own logic.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -18,8 +21,8 @@ from typing import Any
 from rich.progress import TextColumn
 
 from fdpo.console import console, progress
-from fdpo.errors import FdpoError, debug
-from fdpo.jsonl import InvalidLine, Record, Sink, count_lines, iter_lines, open_input, parse_line
+from fdpo.errors import FdpoError, UsageError, debug
+from fdpo.jsonl import InvalidLine, Record, Sink, count_lines, iter_lines, open_input, parse_line, repeat_key
 
 Transform = Callable[[Iterator[Record], "Summary"], Iterable[Record]]
 
@@ -64,6 +67,8 @@ class Summary:
     written: int = 0
     errors: int = 0
     already_done: int = 0
+    repeated: int = 0  # records whose id an earlier record of the input had
+    repeated_ids: list = field(default_factory=list)  # the first few such ids, for the summary
     invalid_lines: list[int] = field(default_factory=list)
     counts: Counter = field(default_factory=Counter)
     seconds: float = 0.0
@@ -74,12 +79,60 @@ class Summary:
             parts.append(f"{self.errors} with error")
         if self.already_done:
             parts.append(f"{self.already_done} already done (--resume)")
+        if self.repeated:
+            shown = ", ".join(map(repr, self.repeated_ids[:3])) + (" …" if len(self.repeated_ids) > 3 else "")
+            what = "record repeats" if self.repeated == 1 else "records repeat"
+            parts.append(f"warning: {self.repeated} {what} an earlier id ({shown})")
         if self.invalid_lines:
             shown = ", ".join(map(str, self.invalid_lines[:10]))
             more = " …" if len(self.invalid_lines) > 10 else ""
             parts.append(f"{len(self.invalid_lines)} invalid lines skipped ({shown}{more})")
         extra = ", ".join(f"{k}: {v}" for k, v in self.counts.items())
         return f"fdpo {self.stage}: " + ", ".join(parts) + (f"; {extra}" if extra else "") + f" [{self.seconds:.1f}s]"
+
+
+class Repeated(dict):
+    """An input record whose id an earlier record of the input already had (the n-th: ``occurrence`` n)."""
+
+    occurrence: int = 1
+
+
+def occurrence(record: Record) -> int:
+    """1 for the first record of the input with this id, 2 for the second, … (over the whole input, all shards)."""
+    return getattr(record, "occurrence", 1)
+
+
+def check_output(path: Path | str | None, option: str = "-o", *, inputs=(), folder: bool = False) -> None:
+    """Refuse, before any work starts, an output that the run could not write or must not write.
+
+    ``path`` (a file, or a ``folder``) must be writable where it is: an existing
+    one of the right kind, in a directory (or below the nearest existing one)
+    that may be written. It must not be any of the ``inputs`` (the same file,
+    however named: a ``UsageError``, exit 2). ``None`` or ``-`` (stdout) pass.
+    """
+    if path is None or str(path) == "-":
+        return
+    p = Path(path)
+    if p.exists():
+        for source in inputs:
+            if source is not None and str(source) != "-" and os.path.exists(source) and os.path.samefile(source, p):
+                raise UsageError(f"{option} {p} is also the input {source}: it would be overwritten while it is read; "
+                                 "write to another file")
+        if folder and not p.is_dir():
+            raise FdpoError(f"{option} {p}: not a folder")
+        if not folder and p.is_dir():
+            raise FdpoError(f"{option} {p}: is a directory, expected a file")
+        if not os.access(p, os.W_OK | (os.X_OK if folder else 0)):
+            raise FdpoError(f"{option} {p}: permission denied")
+        if folder or not p.is_file():  # a folder, or /dev/null, a FIFO: written in place
+            return
+    where = Path(os.path.realpath(p)).parent  # where FILE.partial goes, or the file is made
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    if not where.is_dir():
+        raise FdpoError(f"{option} {p}: {where} is not a directory")
+    if not os.access(where, os.W_OK | os.X_OK):
+        raise FdpoError(f"{option} {p}: cannot write in {where} (permission denied)")
 
 
 def error_text(exc: BaseException, limit: int = 500) -> str:
@@ -130,23 +183,35 @@ def run_stage(
 
     ``output_key`` maps an output record back to the key of the input that
     produced it (``problem_id`` for stages that write several lines per input,
-    which also set ``grouped``). ``live`` names entries of ``summary.counts``
-    that the transform keeps current and the progress bar shows as it goes.
+    which also set ``grouped`` and, for ``--resume`` to tell repeated ids
+    apart, return ``repeat_key(problem id, occurrence(input record))``).
+    ``live`` names entries of ``summary.counts`` that the transform keeps
+    current and the progress bar shows as it goes. The input is opened and the
+    output checked (``check_output``) before anything is written.
     """
     summary = Summary(name)
     start = time.perf_counter()
-    sink = Sink(io.output, resume=io.resume, key=output_key, grouped=grouped)
+    stream = open_input(io.input)
+    try:
+        check_output(io.output, inputs=[io.input])
+        sink = Sink(io.output, resume=io.resume, key=output_key, grouped=grouped)
+    except BaseException:
+        if io.input not in (None, "-"):
+            stream.close()
+        raise
     summary.already_done = len(sink.done)
     total = count_lines(io.input)
     if total is not None and io.shard:
         total = (total + io.shard.count - 1) // io.shard.count
-    stream = open_input(io.input)
+    failure: BaseException | None = None
     try:
         with progress(unit, TextColumn("[cyan]{task.fields[live]}")) as bar:
             task = bar.add_task(name, total=total, live="")
 
             def inputs() -> Iterator[Record]:
                 position = -1
+                everywhere: Counter = Counter()  # ids over the whole input, for occurrence()
+                here: Counter = Counter()  # ids of this shard: the order of the output that --resume reads
                 for lineno, line in iter_lines(stream):
                     try:
                         record = parse_line(line, lineno)
@@ -156,12 +221,25 @@ def run_stage(
                         summary.invalid_lines.append(lineno)
                         continue
                     position += 1
+                    rid = record.get("id")
+                    counted = isinstance(rid, (str, int, float))  # not None, a list, …
+                    if counted:
+                        everywhere[rid] += 1
                     if io.shard and not io.shard.takes(position):
                         continue
+                    n = everywhere[rid] if counted else 1
+                    if n > 1:
+                        summary.repeated += 1
+                        if rid not in summary.repeated_ids and len(summary.repeated_ids) <= 3:
+                            summary.repeated_ids.append(rid)
+                        record = Repeated(record)
+                        record.occurrence = n
                     if io.resume:
                         if "id" not in record:
                             raise FdpoError(f"line {lineno}: --resume needs an 'id' on every record")
-                        if record["id"] in sink.done:
+                        if counted:
+                            here[rid] += 1
+                        if repeat_key(rid, n if grouped or not counted else here[rid]) in sink.done:
                             bar.advance(task)
                             continue
                     summary.read += 1
@@ -177,8 +255,11 @@ def run_stage(
                 if live:
                     shown = (f"{summary.counts[k]:,} {k}" for k in live if k in summary.counts)
                     bar.update(task, live=" ".join(shown))
+    except BaseException as exc:
+        failure = exc
+        raise
     finally:
-        sink.close()
+        sink.close(failure)
         if stream is not None and io.input not in (None, "-"):
             stream.close()
         summary.seconds = time.perf_counter() - start

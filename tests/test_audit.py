@@ -284,16 +284,7 @@ def test_real_pipeline_labels_checked_against_the_hidden_tests(tmp_path, fdpo_ex
                ["assert filter_odd([1, 2]) == [1]", "assert filter_odd([4]) == []"]),
     ]
     write_records(tmp_path / "sampled.jsonl", sampled)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
-    pipeline = (f"{' '.join(fdpo_exe)} execute {tmp_path / 'sampled.jsonl'} --jobs 2 | {' '.join(fdpo_exe)} rank "
-                f"| tee {tmp_path / 'ranked.jsonl'} | {' '.join(fdpo_exe)} locate --pairs-per-problem 2 "
-                f"> {tmp_path / 'pairs.jsonl'}")
-    subprocess.run(pipeline, shell=True, check=True, capture_output=True, timeout=600, env=env)
-    done = subprocess.run(fdpo_exe + ["audit", str(tmp_path / "ranked.jsonl"), "-b", str(DATA / "tiny_demo.jsonl"),
-                                      "--pairs", str(tmp_path / "pairs.jsonl"), "--report", str(tmp_path / "r.json"),
-                                      "--jobs", "2", "-o", str(tmp_path / "audited.jsonl")],
-                          capture_output=True, text=True, timeout=600, env=env)
-    assert done.returncode == 0, done.stderr[-2000:]
+    done = _pipeline_and_audit(tmp_path, fdpo_exe, ["--no-examples"], ["--method", "codedpo"], ["--paper"])
 
     problems = {p["id"]: p for p in (p0, p1, p2)}
     audited = read_records(tmp_path / "audited.jsonl")
@@ -312,3 +303,25 @@ def test_real_pipeline_labels_checked_against_the_hidden_tests(tmp_path, fdpo_ex
     assert report["labels"]["correct"]["precision"] < 1.0
     assert report["problems"]["mixed"] == 3
     assert f"pair precision: {kinds['right']}/{sum(kinds.values())}" in done.stderr
+
+    # The default labels (behaviour groups + the prompt's examples) build no reversed pair; records where
+    # one candidate stands against one other are too close to call and give none.
+    _pipeline_and_audit(tmp_path, fdpo_exe, [], [], [])
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["pairs"]["reversed"] == 0 and report["pairs"]["right"] >= 1 and report["pairs"]["precision"] == 1.0
+
+
+def _pipeline_and_audit(tmp_path, fdpo_exe, execute_flags, rank_flags, locate_flags):
+    """sampled.jsonl → execute → rank → locate, then audit of the ranked records and pairs (r.json)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    fdpo = " ".join(fdpo_exe)
+    pipeline = (f"{fdpo} execute {tmp_path / 'sampled.jsonl'} --jobs 2 {' '.join(execute_flags)} "
+                f"| {fdpo} rank {' '.join(rank_flags)} | tee {tmp_path / 'ranked.jsonl'} "
+                f"| {fdpo} locate --pairs-per-problem 2 {' '.join(locate_flags)} > {tmp_path / 'pairs.jsonl'}")
+    subprocess.run(pipeline, shell=True, check=True, capture_output=True, timeout=600, env=env)
+    done = subprocess.run(fdpo_exe + ["audit", str(tmp_path / "ranked.jsonl"), "-b", str(DATA / "tiny_demo.jsonl"),
+                                      "--pairs", str(tmp_path / "pairs.jsonl"), "--report", str(tmp_path / "r.json"),
+                                      "--jobs", "2", "-o", str(tmp_path / "audited.jsonl"), "--rejudge"],
+                          capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done

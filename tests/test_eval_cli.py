@@ -221,21 +221,22 @@ def test_compare_prints_the_table_and_writes_a_png(fdpo_exe, tmp_path):
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    ([], "--benchmark is required"),
-    (["-b", "humaneval"], "either --model"),
-    (["-b", "humaneval", "-m", "x", "--samples", "y.jsonl"], "either --model"),
-    (["-b", "nope.jsonl", "--samples", "y.jsonl"], "unknown benchmark"),
-    (["--compare"], "needs report files"),
-    (["-b", "humaneval", "--samples", "y.jsonl", "--k", "0"], "--k values"),
+@pytest.mark.parametrize(("args", "code", "message"), [
+    ([], 2, "--benchmark is required"),
+    (["-b", "humaneval"], 2, "either --model"),
+    (["-b", "humaneval", "-m", "x", "--samples", "y.jsonl"], 2, "either --model"),
+    (["-b", "nope.jsonl", "--samples", "y.jsonl"], 1, "unknown benchmark"),
+    (["--compare"], 2, "needs report files"),
+    (["-b", "humaneval", "--samples", "y.jsonl", "--k", "0"], 2, "Invalid value for '--k': must be integers >= 1"),
 ])
-def test_usage_mistakes_are_one_line_errors(args, message):
+def test_usage_mistakes_are_one_line_errors(args, code, message):
     from typer.testing import CliRunner
 
     from fdpo.cli import app
 
     result = CliRunner().invoke(app, ["eval", *args])
-    assert result.exit_code == 1
+    assert result.exit_code == code
+    assert result.stderr.count("\n") == 1
     assert "fdpo eval: error: " in result.stderr and message in result.stderr
 
 

@@ -1,8 +1,11 @@
 """Hostile candidates: every way a candidate can misbehave becomes an outcome, and the stage goes on.
 
 Each case runs a candidate (or a test) that does something bad, checks the
-outcome, and the sandbox (one pool for the module) must still run the next
-candidate correctly. The last tests check that nothing was left behind.
+outcome, and the sandbox (one pool per isolation mode) must still run the next
+candidate correctly. The last tests check that nothing was left behind. Every
+case runs in both isolation modes: a fork per test (the default) and a fork per
+candidate (``isolation="candidate"``), where a test that crashes, hangs, exits
+or starts processes must spoil only itself just the same.
 """
 
 from __future__ import annotations
@@ -25,11 +28,17 @@ OK = "def f(x):\n    return x + 1\n"
 SANITY = "assert f(1) == 2"
 
 
+@pytest.fixture(scope="module", params=["test", "candidate"])
+def isolation(request):
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def ex():
+def ex(isolation):
     os.environ["FDPO_TEST_SECRET"] = "hunter2"  # must never reach a candidate
     try:
-        with Executor(jobs=2, limits=Limits(timeout=1.0, memory_mb=512, max_file_mb=8, max_processes=32)) as executor:
+        with Executor(jobs=2, limits=Limits(timeout=1.0, memory_mb=512, max_file_mb=8, max_processes=32),
+                      isolation=isolation) as executor:
             yield executor
     finally:
         del os.environ["FDPO_TEST_SECRET"]
@@ -188,9 +197,9 @@ def processes_in_sandbox(ex) -> list[str]:
     return [] if r.statuses == ["pass"] else [r.outcomes[0].reason]
 
 
-def test_nothing_is_left_behind_on_the_host():
+def test_nothing_is_left_behind_on_the_host(isolation):
     """After a pool closes: no process of its sandbox uids, no zombie child of fdpo."""
-    with Executor(jobs=2, limits=Limits(timeout=0.5)) as ex:
+    with Executor(jobs=2, limits=Limits(timeout=0.5), isolation=isolation) as ex:
         list(ex.map([(OK, ["import os\nif os.fork() == 0:\n    os.setsid()\n    import time\n    time.sleep(60)",
                            "while True: pass"], None)] * 2))
     assert [p for p in _procs() if p[1] in _uids(os.getpid(), 2)] == []
@@ -213,12 +222,12 @@ def _procs():
     return out
 
 
-def test_fdpo_dying_takes_its_sandboxes_along(tmp_path):
+def test_fdpo_dying_takes_its_sandboxes_along(tmp_path, isolation):
     """SIGKILL the parent mid-run: every worker and sandbox process must go too (nobody is left to reap them)."""
     script = tmp_path / "victim.py"
     script.write_text(
         "from fdpo.sandbox import Executor, Limits\n"
-        "with Executor(jobs=2, limits=Limits(timeout=60)) as ex:\n"
+        f"with Executor(jobs=2, limits=Limits(timeout=60), isolation={isolation!r}) as ex:\n"
         "    print(*[w.proc.pid for w in ex._workers], flush=True)\n"
         "    list(ex.map([('x = 1', ['while True: pass'], None)] * 4))\n"
     )
@@ -236,10 +245,10 @@ def test_fdpo_dying_takes_its_sandboxes_along(tmp_path):
 
 
 
-def test_no_stale_verdict_survives_on_a_reused_board():
+def test_no_stale_verdict_survives_on_a_reused_board(isolation):
     # The first job leaves "pass" records behind. The second job's candidate process is stopped after its
     # first test and cut off; its other tests must then really run (and fail), not read old records.
-    with Executor(jobs=1, limits=Limits(timeout=1.0)) as ex:
+    with Executor(jobs=1, limits=Limits(timeout=1.0), isolation=isolation) as ex:
         assert run(ex, OK, [SANITY] * 4).statuses == ["pass"] * 4
         stop_parent = "import os, signal\nos.kill(os.getppid(), signal.SIGSTOP)"
         r = run(ex, OK, [stop_parent] + ["assert f(1) == 3"] * 3)

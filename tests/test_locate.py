@@ -35,7 +35,9 @@ def ranked(
             "load": load or ["ok"] * len(rows),
         },
     }
-    return rank_record(record)
+    out = rank_record(record, "codedpo")
+    del out["ranking"]["confidence"]  # these records are about spans; abstention has tests of its own
+    return out
 
 
 def one_pair(chosen: str, rejected: str, **kw) -> dict:
@@ -508,8 +510,9 @@ def test_rank_then_locate_in_a_pipe(fdpo_exe, tmp_path):
     for r in _problems(5, random.Random(2)):
         r.pop("ranking")
         executed.append(r)
-    rank = subprocess.Popen(fdpo_exe + ["rank"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env())
-    locate = subprocess.Popen(fdpo_exe + ["locate"], stdin=rank.stdout, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env())
+    rank = subprocess.Popen(fdpo_exe + ["rank", "--method", "codedpo"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=_env())
+    locate = subprocess.Popen(fdpo_exe + ["locate", "--min-confidence", "0"], stdin=rank.stdout, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env())
     rank.stdout.close()
     rank.stdin.write(b"".join(orjson.dumps(r) + b"\n" for r in executed))
     rank.stdin.close()

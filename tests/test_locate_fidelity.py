@@ -144,6 +144,16 @@ def test_paper_preset_refuses_snapping(tmp_path):
     assert result.exit_code == 2 and "--paper turns snapping off" in result.output
 
 
+def test_paper_preset_does_not_abstain(tmp_path):
+    # One candidate against one other: a tie, confidence 0, which the default skips.
+    record = ranked([MUL, POW], ["PP", "PF"])
+    record["ranking"]["confidence"] = 0.0
+    src = tmp_path / "ranked.jsonl"
+    src.write_bytes(orjson.dumps(record) + b"\n")
+    assert _run(src) == [] and len(_run(src, "--paper")) == 1
+    assert _run(src, "--paper", "--min-confidence", "0.5") == []
+
+
 @pytest.fixture(scope="module")
 def tokenizer(tiny_model_dir):
     from transformers import AutoTokenizer

@@ -136,14 +136,14 @@ def test_completion_style_with_template_files_and_test_cap(fdpo_exe, tiny_model_
 
 def test_bad_options_are_refused_before_loading_a_model(tiny_model_dir):
     runner = CliRunner()
-    for args, message in [
-        (["--style", "fancy"], "--style must be"),
-        (["--n-code", "0"], "--n-code must be"),
-        (["--batch-size", "0"], "--batch-size must be"),
-        (["--code-template", "/nonexistent/t.txt"], "/nonexistent/t.txt: template file not found"),
+    for args, code, message in [
+        (["--style", "fancy"], 2, "Invalid value for '--style': must be one of auto, completion, chat"),
+        (["--n-code", "0"], 2, "Invalid value for '--n-code': must be an integer >= 1"),
+        (["--batch-size", "0"], 2, "Invalid value for '--batch-size': must be an integer >= 1"),
+        (["--code-template", "/nonexistent/t.txt"], 1, "/nonexistent/t.txt: template file not found"),
     ]:
         result = runner.invoke(app, ["sample", "-m", str(tiny_model_dir), *args], input="")
-        assert result.exit_code == 1, (args, result.output)
+        assert result.exit_code == code, (args, result.output)
         assert f"fdpo sample: error: {message}" in result.stderr
 
 

@@ -274,7 +274,9 @@ def _ranked(pid: str, wrong: list[str]) -> dict:
             "load": ["ok"] * len(rows),
         },
     }
-    return rank_record(record)
+    out = rank_record(record, "codedpo")
+    del out["ranking"]["confidence"]  # read as 1.0: every record gives pairs
+    return out
 
 
 def test_locate_pipes_into_select(fdpo_exe, tmp_path):

@@ -99,7 +99,7 @@ def test_the_first_seed_streams_out_and_a_closed_pipe_ends_quietly(fdpo_exe):
 )
 def test_usage_mistakes_are_one_line_errors(corpus, args, message):
     result = invoke(str(corpus), *args)
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.stderr.strip() == f"fdpo synth: error: {message}"
 
 

@@ -136,7 +136,8 @@ def test_documents_continue_the_prompts_fdpo_sample_renders(training_docs):
 
 
 def test_shipped_data_sets_are_the_seeded_held_out_sets():
-    demo, evaluation = corpus.held_out_sets(build.Recipe.seed, build.Recipe.n_demo, build.Recipe.n_eval)
+    demo, evaluation = corpus.held_out_sets(build.Recipe.seed, build.Recipe.n_demo, build.Recipe.n_eval,
+                                            build.Recipe.demo_first)
     assert read_records(build.DATA_DIR / build.DEMO_FILE) == demo
     assert read_records(build.DATA_DIR / build.EVAL_FILE) == evaluation
     assert {"id", "prompt", "entry_point"} <= set(demo[0])

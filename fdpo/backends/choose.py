@@ -11,7 +11,7 @@ import importlib.util
 
 from fdpo.backends.base import Backend
 from fdpo.errors import FdpoError
-from fdpo.models import resolve_model
+from fdpo.models import find_model, resolve_model
 
 BACKENDS = ("vllm", "transformers", "openai")
 
@@ -44,11 +44,11 @@ def load_backend(
     name = backend or default_backend()
     if name not in BACKENDS:
         raise FdpoError(f"unknown backend {name!r} (expected one of {', '.join(BACKENDS)})")
-    path = resolve_model(model)
-    if name == "openai":
+    if name == "openai":  # the server names its models: nothing here to check
         from fdpo.backends.openai import OpenAIBackend
 
-        return OpenAIBackend(path, base_url=base_url, api_key_env=api_key_env, **kwargs)
+        return OpenAIBackend(resolve_model(model), base_url=base_url, api_key_env=api_key_env, **kwargs)
+    path = find_model(model)  # a missing folder or an unreachable hub name fails here, at once
     kwargs.pop("concurrency", None)
     if name == "vllm":
         if importlib.util.find_spec("vllm") is None:

@@ -15,7 +15,7 @@ import typer
 
 from fdpo.errors import FdpoError, handle_errors
 from fdpo.options import InputArg, OutputOpt, ResumeOpt, ShardOpt, SkipInvalidOpt, stage_io
-from fdpo.stage import run_stage
+from fdpo.stage import check_output, run_stage
 
 HELP = """Judge every candidate against hidden tests the pipeline never reads; report label precision.
 
@@ -68,6 +68,8 @@ def command(
 
     started = time.time()
     io = stage_io(input, output, resume, shard, skip_invalid)
+    check_output(report, "--report", inputs=[input, pairs])
+    check_output(output, inputs=[pairs])
     pair_records = _read_pairs(pairs) if pairs else None
     hidden = HiddenTests(benchmark, jobs=jobs, memory_mb=memory_mb)
     result: dict = {}
@@ -98,11 +100,12 @@ def command(
     if report:
         import orjson
 
+        from fdpo.jsonl import replace_file
+
         meta = {"benchmark": hidden.name, "input": input or "-", "pairs_file": str(pairs) if pairs else None,
                 "fdpo_version": __version__, "date": time.strftime("%Y-%m-%d %H:%M:%S"),
                 "seconds": round(time.time() - started, 1)}
-        report.parent.mkdir(parents=True, exist_ok=True)
-        report.write_bytes(orjson.dumps({**meta, **result}, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE))
+        replace_file(report, orjson.dumps({**meta, **result}, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE))
 
 
 def _read_pairs(path: Path) -> list[dict]:

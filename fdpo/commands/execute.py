@@ -8,12 +8,23 @@ sandbox itself (see ``fdpo.sandbox``) or what the matrix means (see ``rank``).
 from __future__ import annotations
 
 import time
+from enum import Enum
 from typing import Annotated, Optional
 
 import typer
 
 from fdpo.errors import handle_errors
-from fdpo.options import InputArg, OutputOpt, ResumeOpt, ShardOpt, SkipInvalidOpt, stage_io
+from fdpo.options import (
+    MAX_SECONDS,
+    InputArg,
+    OutputOpt,
+    ResumeOpt,
+    ShardOpt,
+    SkipInvalidOpt,
+    at_least,
+    between,
+    stage_io,
+)
 from fdpo.stage import run_stage
 
 HELP = """Run each record's candidates against its tests in a sandbox; add the pass matrix.
@@ -21,7 +32,8 @@ HELP = """Run each record's candidates against its tests in a sandbox; add the p
 Each candidate's code runs once in its own locked-down process (own PID and
 network namespaces, an unprivileged user, a read-only filesystem with a
 private /tmp, resource limits; see docs/execute.md for what holds where), and
-each test runs in a fresh copy of that loaded state. Adds `execution`:
+each test runs in a fresh copy of that loaded state (with --isolation
+candidate: all its tests in one copy, faster). Adds `execution`:
 `outcomes[i][j]` (pass / fail / error / timeout / crash) for candidate i and
 test j, the reasons, each candidate's load status and output, timings, and
 `probes[i][j]`: a digest of what candidate i returned on test j's inputs,
@@ -31,18 +43,26 @@ Whatever a candidate does, the stage goes on and the record comes out.
 Example: fdpo execute sampled.jsonl -o executed.jsonl --timeout 3 --jobs 8"""
 
 
+class Isolation(str, Enum):
+    test = "test"
+    candidate = "candidate"
+
+
 @handle_errors("execute")
 def command(
     input: InputArg = None,
     output: OutputOpt = None,
     timeout: Annotated[
-        float, typer.Option(min=0.001, help="Wall-clock seconds per test (also the limit for loading a candidate).")
+        float, typer.Option(callback=between(0.001, MAX_SECONDS, "a number of seconds"),
+                            help="Wall-clock seconds per test (also the limit for loading a candidate).")
     ] = 3.0,
     jobs: Annotated[
-        Optional[int], typer.Option(min=1, help="Candidates run in parallel. [default: the number of cores]",
+        Optional[int], typer.Option(callback=at_least(1), help="Candidates run in parallel. [default: the number of cores]",
                                     show_default=False)
     ] = None,
-    memory: Annotated[int, typer.Option(min=16, help="Address-space limit of each candidate process, in MB.")] = 2048,
+    memory: Annotated[
+        int, typer.Option(callback=at_least(16), help="Address-space limit of each candidate process, in MB.")
+    ] = 2048,
     probes: Annotated[
         bool, typer.Option("--probes/--no-probes", help="Also record what each candidate returns on each test's inputs "
                            "(`execution.probes`, for `fdpo rank`'s output consensus; about doubles the runs).")
@@ -51,6 +71,11 @@ def command(
         bool, typer.Option("--examples/--no-examples", help="Add the prompt's own examples (doctest or `f(x) == y` lines) "
                            "to the tests, marked `source: \"prompt\"`; `fdpo rank` trusts them.")
     ] = True,
+    isolation: Annotated[
+        Isolation, typer.Option(help="test: each test in a fresh fork of the loaded candidate. candidate: a candidate's "
+                                "tests in one fork, each with its own verdict and limit (a test that crashes, hangs or "
+                                "exits spoils only itself; other changes a test makes are seen by the next; ~3x faster).")
+    ] = Isolation.test,
     resume: ResumeOpt = False,
     shard: ShardOpt = None,
     skip_invalid: SkipInvalidOpt = False,
@@ -66,7 +91,7 @@ def command(
         start, done = time.perf_counter(), 0
         for status in STATUSES:
             summary.counts[status] = 0
-        with Executor(jobs, limits) as executor:
+        with Executor(jobs, limits, isolation=isolation.value) as executor:
             console.print(f"fdpo execute: sandbox: {executor.isolation}", markup=False)
             for record, plan in execute(records, executor, probes, examples):
                 if plan is None:

@@ -5,16 +5,15 @@ Does not cover ranking (``fdpo rank``) or training on the pairs (``fdpo train``)
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from fdpo.errors import FdpoError, handle_errors
-from fdpo.options import InputArg, OutputOpt, ResumeOpt, ShardOpt, SkipInvalidOpt, stage_io
+from fdpo.options import InputArg, OutputOpt, ResumeOpt, ShardOpt, SkipInvalidOpt, between, non_negative, stage_io
 from fdpo.pairs import MIN_CONFIDENCE
-from fdpo.stage import run_stage
+from fdpo.stage import check_output, run_stage
 
 HELP = """Write one line per preference pair: the shared prefix, each response's mid (the
 error-prone point) and the shared suffix, as character spans into each response.
@@ -34,12 +33,12 @@ Example: fdpo locate ranked.jsonl --tokenizer builtin:tiny-coder -o pairs.jsonl"
 
 def _tokenizer(name: str):
     """A fast Hugging Face tokenizer from a folder, hub name or ``builtin:NAME``."""
-    from fdpo.models import resolve_model
+    from fdpo.models import find_model
 
-    path = os.path.expanduser(resolve_model(name))
-    looks_local = path.startswith(("/", ".")) or path.count("/") > 1  # a hub name is "org/name"
-    if looks_local and not os.path.isdir(path):
-        raise FdpoError(f"cannot load tokenizer {name!r}: no such folder")
+    try:
+        path = find_model(name, "tokenizer")  # fails at once offline, or for a missing folder
+    except FdpoError as exc:
+        raise FdpoError(f"cannot load tokenizer {exc}") from None
     from transformers import AutoTokenizer
 
     try:
@@ -72,7 +71,8 @@ def command(
     ] = None,
     paper: Annotated[
         bool,
-        typer.Option("--paper", help="The paper's plain prefix / suffix match: --no-snap (token ids with --tokenizer)."),
+        typer.Option("--paper", help="The paper's selection: plain prefix / suffix match (--no-snap; token ids with "
+                     "--tokenizer) and no abstention (--min-confidence 0)."),
     ] = False,
     reject_unloaded: Annotated[
         bool,
@@ -81,13 +81,13 @@ def command(
     min_confidence: Annotated[
         Optional[float],
         typer.Option(
-            min=0.0,
-            max=1.0,
-            help=f"Skip records whose ranking.confidence is below this (absent: 1.0). [default: {MIN_CONFIDENCE}]",
+            callback=between(0.0, 1.0),
+            help=f"Skip records whose ranking.confidence is below this (absent: 1.0; 0: never skip). "
+            f"[default: {MIN_CONFIDENCE}, 0 with --paper]",
             show_default=False,
         ),
     ] = None,
-    lam: Annotated[float, typer.Option("--lambda", min=0.0, help="Weight of the shared length in Diff.")] = 1.0,
+    lam: Annotated[float, typer.Option("--lambda", callback=non_negative, help="Weight of the shared length in Diff.")] = 1.0,
     pairs_per_problem: Annotated[int, typer.Option(min=1, help="Pairs kept per problem, best Diff first.")] = 1,
     stats: Annotated[bool, typer.Option("--stats", help="Print the Phi table of segments vs correctness on stderr.")] = False,
     stats_out: Annotated[
@@ -101,15 +101,19 @@ def command(
 
     from fdpo.console import console, warn
     from fdpo.errors import debug
-    from fdpo.pairs import locate_record
+    from fdpo.jsonl import replace_file
+    from fdpo.pairs import locate_record, problem_key
     from fdpo.stage import error_text
     from fdpo.phi import PhiStats
 
     if paper and snap:
         raise typer.BadParameter("--paper turns snapping off; leave out --snap", param_hint="'--snap'")
     snap = not paper if snap is None else snap
+    if paper and min_confidence is None:
+        min_confidence = 0.0
     if paper and not tokenizer:
         warn("--paper without --tokenizer matches characters (cut at Python token boundaries), not the policy's tokens")
+    check_output(stats_out, "--stats-out", inputs=[input])
     tok = _tokenizer(tokenizer) if tokenizer else None
     phi = PhiStats() if stats or stats_out else None
 
@@ -134,7 +138,8 @@ def command(
                 if debug():
                     raise
                 summary.errors += 1
-                warn(f"record {record.get('id')!r}: {error_text(exc)}")
+                # A ValueError says what is wrong with the record; anything else is shown with its type.
+                warn(f"record {record.get('id')!r}: {exc if isinstance(exc, ValueError) else error_text(exc)}")
                 continue
             if reason:
                 summary.counts[f"no pair ({reason})"] += 1
@@ -143,8 +148,8 @@ def command(
             yield from lines
 
     io = stage_io(input, output, resume, shard, skip_invalid)
-    run_stage("locate", io, transform, output_key=lambda r: r.get("problem_id", r.get("id")), grouped=True)
+    run_stage("locate", io, transform, output_key=problem_key, grouped=True)
     if phi is not None:
         phi.print(console)
         if stats_out:
-            stats_out.write_bytes(orjson.dumps(phi.result(), option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE))
+            replace_file(stats_out, orjson.dumps(phi.result(), option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE))

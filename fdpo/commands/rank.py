@@ -11,18 +11,22 @@ import typer
 
 from fdpo.errors import handle_errors
 from fdpo.options import InputArg, OutputOpt, ResumeOpt, ShardOpt, SkipInvalidOpt, stage_io
-from fdpo.ranking import METHODS
+from fdpo.rankmethods import DEFAULT_METHOD, METHODS
 from fdpo.stage import per_record, run_stage
 
-HELP = """Score every candidate and test on the candidate–test pass graph, then label candidates.
+HELP = """Label each executed record's candidates `correct` / `incorrect`, with a confidence.
 
-The tests that the top-scored candidate passes become the truth tests; candidates that
-pass all of them are `correct`, the other candidates that loaded are `incorrect`.
-Methods (docs/rank.md): codedpo (CodeDPO's mutual reinforcement, damping 0.85, the
-default), pagerank (networkx PageRank), count (tests passed), codet (CodeT dual
-execution agreement). A record without a usable split says why in `ranking.reason`.
+The default, `dual`, groups the candidates that loaded by their behaviour (what they return
+on every test's inputs: `execution.probes`), scores a group of k candidates passing t tests
+√k·(t + 1), and labels the best group that passes all the prompt's own examples `correct`,
+every other candidate `incorrect`. `ranking.confidence` (the best group's lead over the
+runner-up, per candidate) lets `fdpo locate` skip records whose labels are likely wrong.
+Other methods (docs/rank.md): codedpo (the paper's: CodeDPO's mutual reinforcement, damping
+0.85; correct = passes the top candidate's tests), consensus (the largest behaviour group,
+MBR-exec), codet, count, pagerank. A record without a usable split says why in
+`ranking.reason`.
 
-Example: fdpo rank executed.jsonl -o ranked.jsonl"""
+Example: fdpo rank executed.jsonl -o ranked.jsonl; the paper's: fdpo rank --method codedpo"""
 
 
 def _method(value: str) -> str:
@@ -35,7 +39,7 @@ def _method(value: str) -> str:
 def command(
     input: InputArg = None,
     output: OutputOpt = None,
-    method: Annotated[str, typer.Option(callback=_method, help=f"Scoring method: {', '.join(METHODS)}.")] = "codedpo",
+    method: Annotated[str, typer.Option(callback=_method, help=f"Scoring method: {', '.join(METHODS)}.")] = DEFAULT_METHOD,
     resume: ResumeOpt = False,
     shard: ShardOpt = None,
     skip_invalid: SkipInvalidOpt = False,

@@ -19,7 +19,21 @@ from typing import Annotated, Optional
 import typer
 
 from fdpo.errors import FdpoError, handle_errors
-from fdpo.options import InputArg, ModelOpt, OutputOpt, ResumeOpt, ShardOpt, SkipInvalidOpt, stage_io
+from fdpo.options import (
+    DtypeOpt,
+    InputArg,
+    ModelOpt,
+    OutputOpt,
+    ResumeOpt,
+    ShardOpt,
+    SkipInvalidOpt,
+    TemperatureOpt,
+    TopPOpt,
+    at_least,
+    backend_name,
+    stage_io,
+    style_name,
+)
 
 HELP = """Sample code candidates and tests for each problem from the policy model.
 
@@ -259,22 +273,27 @@ def command(
     output: OutputOpt = None,
     backend: Annotated[
         Optional[str],
-        typer.Option(help="vllm, transformers or openai. Default: vllm when a GPU and vLLM are present, else transformers."),
+        typer.Option(callback=backend_name,
+                     help="vllm, transformers or openai. Default: vllm when a GPU and vLLM are present, else transformers."),
     ] = None,
     style: Annotated[
-        str, typer.Option(help="auto, completion (the prompt is continued) or chat (the model's chat template).")
+        str, typer.Option(callback=style_name,
+                          help="auto, completion (the prompt is continued) or chat (the model's chat template).")
     ] = "auto",
-    n_code: Annotated[int, typer.Option("--n-code", help="Code candidates per problem.")] = 10,
-    n_tests: Annotated[int, typer.Option("--n-tests", help="Test generations per problem (0: none).")] = 10,
-    temperature: Annotated[float, typer.Option(help="Sampling temperature; 0 is greedy.")] = 1.5,
-    top_p: Annotated[float, typer.Option("--top-p", help="Nucleus sampling mass.")] = 1.0,
-    max_tokens: Annotated[int, typer.Option("--max-tokens", help="Most tokens per generation.")] = 512,
+    n_code: Annotated[int, typer.Option("--n-code", callback=at_least(1), help="Code candidates per problem.")] = 10,
+    n_tests: Annotated[int, typer.Option("--n-tests", callback=at_least(0), help="Test generations per problem (0: none).")] = 10,
+    temperature: TemperatureOpt = 1.5,
+    top_p: TopPOpt = 1.0,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", callback=at_least(1), help="Most tokens per generation.")] = 512,
     seed: Annotated[Optional[int], typer.Option(help="Seed for reproducible samples.", show_default=False)] = None,
     batch_size: Annotated[
         Optional[int],
-        typer.Option("--batch-size", help="Problems per engine call (default: vllm 256, transformers 8, openai 64).", show_default=False),
+        typer.Option("--batch-size", callback=at_least(1),
+                     help="Problems per engine call (default: vllm 256, transformers 8, openai 64).", show_default=False),
     ] = None,
-    max_tests: Annotated[int, typer.Option("--max-tests", help="Most distinct single-assert tests kept per problem.")] = 30,
+    max_tests: Annotated[
+        int, typer.Option("--max-tests", callback=at_least(0), help="Most distinct single-assert tests kept per problem.")
+    ] = 30,
     code_template: Annotated[
         Optional[Path], typer.Option("--code-template", help="Template file for code prompts ({prompt}, {entry_point}).", show_default=False)
     ] = None,
@@ -287,22 +306,21 @@ def command(
     api_key_env: Annotated[
         Optional[str], typer.Option("--api-key-env", help="openai: environment variable holding the API key (default OPENAI_API_KEY, optional).", show_default=False)
     ] = None,
-    concurrency: Annotated[int, typer.Option(help="openai: most requests in flight.")] = 8,
-    tensor_parallel_size: Annotated[int, typer.Option("--tensor-parallel-size", help="vllm: GPUs to shard the model over.")] = 1,
-    dtype: Annotated[str, typer.Option(help="Weights dtype: auto, float32, bfloat16, float16.")] = "auto",
+    concurrency: Annotated[int, typer.Option(callback=at_least(1), help="openai: most requests in flight.")] = 8,
+    tensor_parallel_size: Annotated[
+        int, typer.Option("--tensor-parallel-size", callback=at_least(1), help="vllm: GPUs to shard the model over.")
+    ] = 1,
+    dtype: DtypeOpt = "auto",
     resume: ResumeOpt = False,
     shard: ShardOpt = None,
     skip_invalid: SkipInvalidOpt = False,
 ) -> None:
-    from fdpo.prompting import STYLES, read_template
+    from fdpo.models import check_model
+    from fdpo.prompting import read_template
     from fdpo.stage import run_stage
 
-    if style not in ("auto", *STYLES):
-        raise FdpoError(f"--style must be auto, completion or chat, got {style!r}")
-    if n_code < 1 or n_tests < 0 or max_tests < 0:
-        raise FdpoError("--n-code must be at least 1, --n-tests and --max-tests at least 0")
-    if batch_size is not None and batch_size < 1:
-        raise FdpoError("--batch-size must be at least 1")
+    if backend != "openai":  # a missing or empty model folder fails now, not after reading input
+        check_model(model)
     settings = Settings(model, backend or "", style, n_code, n_tests, temperature, top_p, max_tokens, seed, max_tests, batch_size)
     settings.templates = {k: read_template(p) for k, p in (("code", code_template), ("test", test_template)) if p}
 

@@ -16,7 +16,7 @@ import typer
 
 from fdpo.errors import handle_errors, report
 from fdpo.options import InputArg, OutputOpt, SkipInvalidOpt, stage_io
-from fdpo.stage import run_stage
+from fdpo.stage import check_output, run_stage
 
 HELP = """Keep the best pairs by Diff over the whole file: --train pairs for training, --val for validation.
 
@@ -68,6 +68,7 @@ def command(
         _usage("--val-out and -o are the same file")
     if train + val == 0:
         _usage("--train 0 --val 0 selects nothing")
+    check_output(val_out, "--val-out", inputs=[input])
 
     from fdpo.console import console, warn
     from fdpo.jsonl import Sink

@@ -11,8 +11,8 @@ from typing import Annotated, Optional
 import typer
 
 from fdpo.errors import handle_errors
-from fdpo.options import OutputOpt
-from fdpo.synth.seeds import DEFAULT_EXCLUDE
+from fdpo.options import DtypeOpt, OutputOpt, at_least, backend_name, non_negative, style_name
+from fdpo.synth import DEFAULT_EXCLUDE
 
 NO_ARGS_IS_HELP = True
 
@@ -47,11 +47,13 @@ def command(
     ] = None,
     backend: Annotated[
         Optional[str],
-        typer.Option(help="Generation backend: vllm, transformers or openai (default: vllm on a GPU, else transformers).",
+        typer.Option(callback=backend_name,
+                     help="Generation backend: vllm, transformers or openai (default: vllm on a GPU, else transformers).",
                      show_default=False),
     ] = None,
     style: Annotated[
-        str, typer.Option(help="auto, chat (the template is a user message) or completion (the text is continued).")
+        str, typer.Option(callback=style_name,
+                          help="auto, chat (the template is a user message) or completion (the text is continued).")
     ] = "auto",
     base_url: Annotated[Optional[str], typer.Option(help="With --backend openai: the server's URL.", show_default=False)] = None,
     api_key_env: Annotated[
@@ -60,20 +62,22 @@ def command(
     template: Annotated[
         Optional[Path], typer.Option(help="Prompt template file with {code} and {concepts}.", show_default=False)
     ] = None,
-    temperature: Annotated[float, typer.Option(min=0.0, help="Sampling temperature for the problems.")] = 0.8,
-    max_tokens: Annotated[int, typer.Option(min=1, help="Longest reply, in tokens.")] = 512,
+    temperature: Annotated[float, typer.Option(callback=non_negative, help="Sampling temperature for the problems.")] = 0.8,
+    max_tokens: Annotated[int, typer.Option(callback=at_least(1), help="Longest reply, in tokens.")] = 512,
     batch_size: Annotated[
         Optional[int],
-        typer.Option(min=1, help="Seeds per engine call (default: vllm 256, transformers 8, openai 64).", show_default=False),
+        typer.Option(callback=at_least(1), help="Seeds per engine call (default: vllm 256, transformers 8, openai 64).",
+                     show_default=False),
     ] = None,
     max_problems: Annotated[
-        Optional[int], typer.Option(min=1, help="Stop after this many problems (seeds with --seeds-only).", show_default=False)
+        Optional[int],
+        typer.Option(callback=at_least(1), help="Stop after this many problems (seeds with --seeds-only).", show_default=False),
     ] = None,
     seed: Annotated[int, typer.Option(help="Fixes the order of files and seeds, and the sampling.")] = 0,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Processes parsing files.")] = 1,
-    min_lines: Annotated[int, typer.Option(min=1, help="Shortest seed function, in lines.")] = 5,
-    max_lines: Annotated[int, typer.Option(min=1, help="Longest seed function, in lines.")] = 80,
-    per_file: Annotated[int, typer.Option(min=0, help="Most seeds taken from one file (0: all).")] = 0,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", callback=at_least(1), help="Processes parsing files.")] = 1,
+    min_lines: Annotated[int, typer.Option(callback=at_least(1), help="Shortest seed function, in lines.")] = 5,
+    max_lines: Annotated[int, typer.Option(callback=at_least(1), help="Longest seed function, in lines.")] = 80,
+    per_file: Annotated[int, typer.Option(callback=at_least(0), help="Most seeds taken from one file (0: all).")] = 0,
     exclude: Annotated[
         Optional[list[str]],
         typer.Option(
@@ -84,14 +88,16 @@ def command(
     ] = None,
     dedup_threshold: Annotated[
         float,
-        typer.Option(min=0.0, help="Word 3-gram Jaccard at which a seed or problem duplicates an earlier one (>1: exact only)."),
+        typer.Option(callback=non_negative,
+                     help="Word 3-gram Jaccard at which a seed or problem duplicates an earlier one (>1: exact only)."),
     ] = 0.7,
     decontam_threshold: Annotated[
-        float, typer.Option(min=0.0, help="Word 5-gram overlap with a HumanEval/MBPP prompt that drops a problem (>1: off).")
+        float, typer.Option(callback=non_negative,
+                            help="Word 5-gram overlap with a HumanEval/MBPP prompt that drops a problem (>1: off).")
     ] = 0.5,
-    concurrency: Annotated[int, typer.Option(min=1, help="openai: most requests in flight.")] = 8,
-    tensor_parallel_size: Annotated[int, typer.Option(min=1, help="vllm: GPUs to shard the model over.")] = 1,
-    dtype: Annotated[str, typer.Option(help="Weights dtype: auto, float32, bfloat16, float16.")] = "auto",
+    concurrency: Annotated[int, typer.Option(callback=at_least(1), help="openai: most requests in flight.")] = 8,
+    tensor_parallel_size: Annotated[int, typer.Option(callback=at_least(1), help="vllm: GPUs to shard the model over.")] = 1,
+    dtype: DtypeOpt = "auto",
     keep_rejects: Annotated[
         Optional[Path], typer.Option(help="Also write rejected drafts, with the reply and the reason, to this file.", show_default=False)
     ] = None,
@@ -100,17 +106,21 @@ def command(
     from collections import Counter
 
     from fdpo.console import console
-    from fdpo.errors import FdpoError
+    from fdpo.errors import FdpoError, UsageError
+    from fdpo.models import check_model
+    from fdpo.stage import check_output
     from fdpo.synth.dedup import NearDuplicateIndex
     from fdpo.synth.pipeline import seed_stream, summary_text
     from fdpo.synth.seeds import SeedRules, find_files
 
     if seeds_only == (model is not None):
-        raise FdpoError("give --model to write problems, or --seeds-only to write the seeds")
-    if style not in ("auto", "chat", "completion"):
-        raise FdpoError(f"--style must be auto, chat or completion, got {style!r}")
+        raise UsageError("give --model to write problems, or --seeds-only to write the seeds")
     if min_lines > max_lines:
-        raise FdpoError(f"--min-lines {min_lines} is more than --max-lines {max_lines}")
+        raise UsageError(f"--min-lines {min_lines} is more than --max-lines {max_lines}")
+    if model is not None and backend != "openai":  # a missing or empty model folder fails before any mining
+        check_model(model)
+    check_output(output, inputs=paths)
+    check_output(keep_rejects, "--keep-rejects", inputs=paths)
     start = time.perf_counter()
     files = find_files(paths, tuple(exclude) if exclude else DEFAULT_EXCLUDE)
     if not files:
@@ -143,39 +153,31 @@ def command(
 def _write_seeds(seeds, files: int, counts, output, max_problems) -> None:
     from fdpo.jsonl import Sink
 
-    sink = Sink(output)
-    try:
-        with _progress(files) as tick:
-            for record in seeds(tick.file):
-                sink.write(record)
-                counts["written"] += 1
-                tick.status(counts)
-                if counts["written"] == max_problems:
-                    break
-    finally:
-        sink.close()
+    with Sink(output) as sink, _progress(files) as tick:  # a failed run leaves an existing -o FILE as it was
+        for record in seeds(tick.file):
+            sink.write(record)
+            counts["written"] += 1
+            tick.status(counts)
+            if counts["written"] == max_problems:
+                break
 
 
 def _write_problems(seeds, files: int, counts, output, max_problems, engine, drafting, filters, keep_rejects) -> None:
     from fdpo.jsonl import Sink
     from fdpo.synth.pipeline import draft_problems
 
-    sink, rejects = Sink(output), Sink(keep_rejects) if keep_rejects else None
-    try:
-        with _progress(files) as tick:
-            for record, accepted in draft_problems(seeds(tick.file), engine, drafting, filters, counts):
-                if accepted:
-                    sink.write(record)
-                    counts["written"] += 1
-                elif rejects is not None:
-                    rejects.write(record)
-                tick.status(counts)
-                if counts["written"] == max_problems:
-                    break
-    finally:
-        sink.close()
-        if rejects is not None:
-            rejects.close()
+    from contextlib import nullcontext
+
+    with Sink(output) as sink, Sink(keep_rejects) if keep_rejects else nullcontext() as rejects, _progress(files) as tick:
+        for record, accepted in draft_problems(seeds(tick.file), engine, drafting, filters, counts):
+            if accepted:
+                sink.write(record)
+                counts["written"] += 1
+            elif rejects is not None:
+                rejects.write(record)
+            tick.status(counts)
+            if counts["written"] == max_problems:
+                break
 
 
 def _drafting(template, temperature, max_tokens, seed, model):

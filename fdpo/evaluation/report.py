@@ -90,8 +90,9 @@ def print_summary(report: dict[str, Any]) -> None:
 
 
 def write_report(path: Path, report: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2) + "\n")
+    from fdpo.jsonl import replace_file
+
+    replace_file(path, (json.dumps(report, indent=2) + "\n").encode())
 
 
 def read_report(path: Path) -> dict[str, Any]:

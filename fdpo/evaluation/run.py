@@ -123,6 +123,9 @@ def evaluate(plan: Plan) -> dict[str, Any]:
                 engine = start_backend(plan) if tasks else None
                 chunks, meta = from_model(engine, plan, tasks) if engine else ([], {})
             fresh = write_records(bench, chunks, expected, executor, plan, sink, len(tasks))
+    except BaseException as exc:
+        sink.close(exc)  # a failed run leaves an existing -o FILE as it was
+        raise
     finally:
         sink.close()
         if engine is not None:

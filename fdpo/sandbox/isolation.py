@@ -124,9 +124,11 @@ def private_filesystem(tmp_mb: int, needed: list[str]) -> list[str]:
 
     Mount events stop propagating to the host, the whole tree becomes read-only,
     ``/proc`` shows only this namespace's processes, the world-writable
-    directories get private tmpfs mounts that vanish with the namespace, and
-    the ``needed`` directories (the interpreter's) are made reachable for an
-    unprivileged uid when a private parent such as ``/root`` hides them.
+    directories get private tmpfs mounts that vanish with the namespace (but
+    for the ``needed`` paths under them, which stay visible read-only: the
+    project, a venv or an interpreter may live in ``/tmp``), and the ``needed``
+    directories (the interpreter's) are made reachable for an unprivileged uid
+    when a private parent such as ``/root`` hides them.
     """
     done = []
     try:
@@ -143,16 +145,63 @@ def private_filesystem(tmp_mb: int, needed: list[str]) -> list[str]:
         done.append("read-only filesystem")
     except OSError:
         pass
-    for path in PRIVATE_TMP:
-        if os.path.isdir(path) and not os.path.islink(path):
-            try:
-                mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmp_mb}m,mode=1777")
-                done.append(f"private {path}")
-            except OSError:
-                pass
-    if "private /tmp" in done:
+    held = _hold(needed)
+    try:
+        for path in PRIVATE_TMP:
+            if os.path.isdir(path) and not os.path.islink(path):
+                try:
+                    mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmp_mb}m,mode=1777")
+                except OSError:
+                    continue
+                kept = _keep_visible({p: fd for p, fd in held.items() if p.startswith(path + "/")})
+                done.append(f"private {path}" + (f" (but for {', '.join(kept)}, read-only)" if kept else ""))
+    finally:
+        for fd in held.values():
+            os.close(fd)
+    if any(m.startswith("private /tmp") for m in done):
         done += _expose(needed)
     return done
+
+
+def _hold(needed: list[str]) -> dict[str, int]:
+    """An ``O_PATH`` descriptor for each outermost needed path under a world-writable directory.
+
+    Taken before the private tmpfs covers that directory: the descriptor still
+    reaches the original (through ``/proc/self/fd``) to bind it back.
+    """
+    tops = tuple(t + "/" for t in PRIVATE_TMP)
+    paths = sorted({os.path.realpath(p) for p in needed if p and os.path.exists(p)})
+    held: dict[str, int] = {}
+    for path in paths:
+        if not path.startswith(tops) or any(path.startswith(kept + "/") for kept in held):
+            continue  # not hidden by a private tmpfs, or inside a path already kept
+        try:
+            held[path] = os.open(path, os.O_PATH | os.O_CLOEXEC)
+        except OSError:
+            pass
+    return held
+
+
+def _keep_visible(held: dict[str, int]) -> list[str]:
+    """Bind each held path back at its place in the fresh tmpfs, read-only; the paths that made it."""
+    kept = []
+    for path, fd in held.items():
+        try:
+            if os.path.isdir(f"/proc/self/fd/{fd}"):
+                os.makedirs(path, 0o755, exist_ok=True)
+            else:
+                os.makedirs(os.path.dirname(path), 0o755, exist_ok=True)
+                os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o644))
+            mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
+        except OSError:
+            continue
+        try:
+            _read_only_tree(path)
+        except OSError:
+            _libc.umount2(path.encode(), MNT_DETACH)  # never hand candidates a writable window onto the host
+            continue
+        kept.append(path)
+    return kept
 
 
 def closed_ancestor(path: str) -> str | None:

@@ -44,9 +44,14 @@ CLEAN_ENV = {
     **{v: "1" for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS",
                         "VECLIB_MAXIMUM_THREADS", "BLIS_NUM_THREADS")},
 }
+#: For the worker process only (it drops them from the environment its candidates get): resolve every
+#: library symbol at start, so that no test process resolves one (and copies the pages that takes).
+WORKER_ENV = {"LD_BIND_NOW": "1"}
 _BOOT = ("import sys; sys.path.insert(0, sys.argv.pop(1)); sys.path += sys.argv.pop(1).split(':'); "
          "from fdpo.sandbox.zygote import main; main()")
 TMPFS_MB = 512  # each worker's private /tmp
+#: What one fork of a loaded candidate runs: one test (each test from a fresh state), or all its tests.
+ISOLATION = ("test", "candidate")
 START_SECONDS = 60.0
 #: Added to a job's own limits before ``fdpo`` gives up on its worker.
 WORKER_GRACE = 30.0
@@ -85,7 +90,7 @@ class _Worker:
             [sys.executable, "-I", "-S", "-c", _BOOT, root, os.pathsep.join(sites), str(slot),
              "1" if namespaces else "0", self.tmp_root, str(TMPFS_MB), os.pathsep.join(needed)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None if debug else subprocess.DEVNULL,
-            env=CLEAN_ENV, cwd="/", start_new_session=True, bufsize=0,
+            env={**CLEAN_ENV, **WORKER_ENV}, cwd="/", start_new_session=True, bufsize=0,
         )
         self.in_fd, self.out_fd = self.proc.stdin.fileno(), self.proc.stdout.fileno()
         self.busy: tuple | None = None  # (job id, map call, input index, deadline, job)
@@ -122,14 +127,23 @@ class Executor:
     None for ``limits.timeout``) and yields one ``CandidateResult`` per job,
     in input order, reading its input lazily. ``namespaces=False`` skips the
     Linux namespaces (the weaker fallback, kept switchable for tests).
+    ``isolation``: ``"test"`` (default) forks the loaded candidate once per
+    test; ``"candidate"`` runs a candidate's tests in one fork, each with its
+    own verdict and limit, a fresh fork taking over after a test that crashes,
+    hangs, exits or starts processes (what a test changes is seen by the next
+    ones; see docs/execute.md).
     """
 
-    def __init__(self, jobs: int | None = None, limits: Limits = Limits(), *, namespaces: bool = True):
+    def __init__(self, jobs: int | None = None, limits: Limits = Limits(), *, namespaces: bool = True,
+                 isolation: str = "test"):
         self.jobs = jobs if jobs is not None else available_cores()
         if self.jobs < 1:
             raise ValueError(f"jobs must be at least 1, got {self.jobs}")
+        if isolation not in ISOLATION:
+            raise ValueError(f"isolation must be one of {', '.join(ISOLATION)}, got {isolation!r}")
         self.limits = limits
         self.namespaces = namespaces
+        self.isolation_mode = isolation
         self._workers: list[_Worker] = []
         self._selector = selectors.DefaultSelector()
         self._job_ids = itertools.count()
@@ -231,7 +245,7 @@ class Executor:
             raise ValueError(f"{len(timeouts)} timeouts for {len(tests)} tests")
         if any(not t > 0 for t in timeouts):
             raise ValueError("timeouts must be positive")
-        return code, tests, [float(t) for t in timeouts], self.limits.to_wire()
+        return code, tests, [float(t) for t in timeouts], {**self.limits.to_wire(), "isolation": self.isolation_mode}
 
     def _dispatch(self, call: int, queue: deque) -> None:
         for w in self._workers:

@@ -1,14 +1,23 @@
-"""The candidate's side of the sandbox: load its code once, fork a fresh copy per test.
+"""The candidate's side of the sandbox: load its code once, then fork a fresh copy per test (or per batch).
 
 ``candidate_main`` runs in a process the worker forks for one candidate. It
 locks itself down (session, file descriptors, resource limits, private
-directory, unprivileged user), runs the candidate's code
-once, then forks one child per (already compiled) test from that loaded state, so every test
-starts from the same fresh interpreter state at the price of a fork, not a
-re-exec. It is the parent of each test process and enforces the test's
-wall-clock limit; the worker above it is the backstop. Verdicts go on the
-job's ``Board``: a test passes only when its own process wrote ``pass`` there
-after the test code returned.
+directory, unprivileged user), runs the candidate's code once, then runs the
+(already compiled) tests from that loaded state in one of two ways:
+
+- per test (the default): one fork per test, so every test starts from the
+  same fresh interpreter state at the price of a fork, not a re-exec;
+- per candidate (``Session.batch``): one fork runs the tests one after the
+  other, each with its own verdict and time limit; a test that crashes, hangs,
+  exits, or starts processes or threads ends that fork, and a fresh one takes
+  over the remaining tests, so such a test spoils only itself. What else a test
+  changes (objects, modules, the working directory) is seen by the next tests
+  of the same fork; the candidate's top-level names are put back after each test.
+
+The candidate process is the parent of each test (or batch) process and
+enforces the wall-clock limits; the worker above it is the backstop. Verdicts
+go on the job's ``Board``: a test passes only when the process that ran it
+wrote ``pass`` there after the test code returned.
 Does not cover supervision of this process or reading the results (see
 ``supervisor``). Standard library only.
 """
@@ -16,9 +25,10 @@ Does not cover supervision of this process or reading the results (see
 from __future__ import annotations
 
 import _signal
+import _thread
 import builtins
+import ctypes
 import gc
-import hashlib
 import math
 import os
 import resource
@@ -28,18 +38,39 @@ import sys
 import time
 
 from fdpo.sandbox import isolation
-from fdpo.sandbox.board import Board
+from fdpo.sandbox.board import CRASH, ERROR, FAIL, PASS, Board, pack_progress, pack_record, unpack_progress, write
 from fdpo.sandbox.processes import confined, confirm_confined, describe_status, kill_all_visible, kill_descendants, reap
+
+try:  # the digest of an output probe; _sha1 spares every process of the sandbox OpenSSL's pages
+    from _sha1 import sha1 as _sha1
+except ImportError:  # pragma: no cover - an interpreter built without it
+    from hashlib import sha1 as _sha1
 
 # Bound now: candidate code may rebind names in os, sys or time before a test forks.
 _fork, _exit, _waitpid, _kill, _killpg = os.fork, os._exit, os.waitpid, os.kill, os.killpg
 _pidfd_open, _close, _perf, _monotonic = os.pidfd_open, os.close, time.perf_counter, time.monotonic
+_pread, _getpid, _getppid, _process_time = os.pread, os.getpid, os.getppid, time.process_time
 _exec, _compile, _setrlimit = builtins.exec, builtins.compile, resource.setrlimit
+_POLLIN, _RLIMIT_CPU = select.POLLIN, resource.RLIMIT_CPU
 _REASON_CHARS = 300
 PROBE_DIGEST_CHARS = 16
+#: The variable an output probe leaves its values in (``fdpo.probes.RESULT``).
+PROBE_NAME = "__fdpo_probe__"
 #: Exit status of a candidate process that asked to exit (sys.exit, exit(), quit()).
 EXITED = 3
-_on_exit = [lambda why: None]  # how _hard_exit reports, set per process (load or test)
+#: Exit status of a batch process that ends itself after a test that started processes or threads.
+RESTART = 86
+#: How long past its last verdict a batch process may take to end.
+_BATCH_END_SLACK = 1.0
+#: Where ``_hard_exit`` reports: the board, the candidate process's pid, when its load started.
+_exiting: list = [None, 0, 0.0]
+#: libc's fork, called with the GIL held: none of CPython's fork bookkeeping (see ``plain_fork``).
+try:
+    _libc_fork = ctypes.PyDLL(None).fork
+except (OSError, AttributeError):  # pragma: no cover - no libc symbol table to look in
+    _libc_fork = None
+#: Whether anything asked to run code around a fork (``os.register_at_fork``) since ``prepare_worker``.
+_at_fork_hooks = [False]
 
 
 class Session:
@@ -48,19 +79,33 @@ class Session:
     ``tests`` are code objects (or the reason one does not compile), compiled
     once by the worker for every candidate of a record. The working directory
     is the worker's current one, prepared per job (see ``supervisor``).
+    ``batch``: run the tests in one fork instead of one fork each.
     """
 
-    def __init__(self, code: str, tests: list[str], timeouts: list[float], first: int, limits: dict,
+    def __init__(self, code: str, tests: list, timeouts: list[float], first: int, limits: dict,
                  uid: int | None, sweep_all: bool, outer_namespace: int, limit_processes: bool, board: Board,
-                 out_w: int):
+                 out_w: int, batch: bool = False):
         self.code, self.tests, self.timeouts, self.first = code, tests, timeouts, first
         self.limits, self.uid = limits, uid
         self.sweep_all, self.outer_namespace, self.limit_processes = sweep_all, outer_namespace, limit_processes
-        self.board, self.out_w = board, out_w
+        self.board, self.out_w, self.batch = board, out_w, batch
+        # A CPU-time backstop for the load and for each test: a test process starts from zero; a batch process
+        # raises its own soft limit before each test, up to a hard limit that covers every test it may run.
+        self.cpu_each = cpu = math.ceil(2 * max(limits["load_timeout"], max(timeouts, default=0))) + 2
+        self.cpu_hard = cpu * (len(tests) - first + 1) + 1 if batch else cpu + 1
+        # Worked out here, in the worker: the candidate process only makes the calls (see _lock_down).
+        self.rlimits = [(_RLIMIT_CPU, (cpu, self.cpu_hard)),
+                        (resource.RLIMIT_AS, (limits["memory_mb"] << 20,) * 2),
+                        (resource.RLIMIT_FSIZE, (limits["max_file_mb"] << 20,) * 2),
+                        (resource.RLIMIT_NOFILE, (limits["max_open_files"],) * 2),
+                        (resource.RLIMIT_CORE, (0, 0))]
+        if limit_processes:
+            self.rlimits.append((resource.RLIMIT_NPROC, (limits["max_processes"],) * 2))
 
 
 def prepare_worker(workdir: str) -> None:
     """Settings every candidate inherits, made once in the worker instead of once per candidate."""
+    os.environ.pop("LD_BIND_NOW", None)  # the worker's own (see pool.WORKER_ENV); its symbols are bound already
     os.environ.update(HOME=workdir, TMPDIR=workdir, PWD=workdir)
     sys.stdout.reconfigure(line_buffering=True)  # so a test process can end without flushing
     sys.argv = [""]
@@ -69,6 +114,43 @@ def prepare_worker(workdir: str) -> None:
     for sig in _WORKER_IGNORES:
         _signal.signal(sig, _signal.SIG_IGN)
     isolation.prctl(isolation.PR_SET_NO_NEW_PRIVS, 1)  # setuid binaries never elevate a candidate
+    _watch_at_fork_hooks()
+
+
+def _watch_at_fork_hooks() -> None:
+    """Note when a module (``random``, ``threading``, ...) registers code to run around a fork, so that
+    ``plain_fork`` hands such a process to ``os.fork``, which runs it."""
+    import posix
+
+    register = posix.register_at_fork
+
+    def register_at_fork(**hooks):
+        _at_fork_hooks[0] = True
+        return register(**hooks)
+
+    register_at_fork.__doc__ = register.__doc__
+    os.register_at_fork = posix.register_at_fork = register_at_fork
+
+
+def plain_fork():
+    """libc's ``fork`` when this process needs none of ``os.fork``'s bookkeeping, else ``os.fork``.
+
+    ``os.fork`` takes the import lock, re-creates the thread and import locks
+    and the GIL's state in the child, drops other threads' states and runs
+    ``os.register_at_fork`` hooks: every one of those writes costs the child a
+    copied page (about 16 per fork, ~10 % of a test process). None of it is
+    needed in a process with one thread and no hooks: then the child simply
+    goes on. (Called once per process: a candidate process's threads and hooks
+    can only come from its load.)
+    """
+    if _libc_fork is not None and not _at_fork_hooks[0] and _thread._count() == 0:
+        return _fork_with_libc
+    return _fork
+
+
+def _fork_with_libc() -> int:
+    pid = _libc_fork()
+    return pid if pid >= 0 else _fork()  # failed (say the process limit): os.fork raises the error
 
 
 #: Ignored by the worker, restored to their defaults in each candidate process.
@@ -91,9 +173,8 @@ def _serve(s: Session) -> None:
     except BaseException as exc:  # noqa: BLE001 - reported, then this process ends
         board.put(None, "crash", 0.0, f"sandbox setup failed: {describe(exc)}")
         return
-    _on_exit[0] = lambda why: board.put(None, "crash", 0.0, why)
-    poller = select.poll()
     start = _perf()
+    _exiting[:] = [board, _getpid(), start]
     try:
         namespace = _load(s.code)
     except SystemExit as exc:
@@ -105,7 +186,10 @@ def _serve(s: Session) -> None:
     board.put(None, "ok", _perf() - start, "")
     _flush_std()
     gc.freeze()  # tests then never touch (and copy) the loaded objects through GC passes
-    _run_tests(s, namespace, poller)
+    if s.batch:
+        _run_batches(s, namespace)
+    else:
+        _run_tests(s, namespace)
     board.set_progress(len(s.tests), _monotonic())
 
 
@@ -125,16 +209,8 @@ def _lock_down(s: Session) -> None:
     for sig in _WORKER_IGNORES[1:]:
         _signal.signal(sig, _signal.SIG_DFL)
     _signal.signal(signal.SIGINT, _signal.default_int_handler)
-    limits = s.limits
-    # A CPU-time backstop for the load and for each test process (which starts from zero).
-    cpu = math.ceil(2 * max(limits["load_timeout"], max(s.timeouts, default=0))) + 2
-    _setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-    _setrlimit(resource.RLIMIT_AS, (limits["memory_mb"] << 20,) * 2)
-    _setrlimit(resource.RLIMIT_FSIZE, (limits["max_file_mb"] << 20,) * 2)
-    _setrlimit(resource.RLIMIT_NOFILE, (limits["max_open_files"],) * 2)
-    _setrlimit(resource.RLIMIT_CORE, (0, 0))
-    if s.limit_processes:
-        _setrlimit(resource.RLIMIT_NPROC, (limits["max_processes"],) * 2)
+    for which, limit in s.rlimits:
+        _setrlimit(which, limit)
     isolation.drop_privileges(s.uid)
     # kill(-1) sweeps only where facts show it stays inside the sandbox (see processes.kill_all_visible);
     # in a PID namespace the worker found that out already, as a dedicated uid it holds from now on.
@@ -152,39 +228,238 @@ def _load(code: str) -> dict:
     return namespace
 
 
-def _run_tests(s: Session, namespace: dict, poller) -> None:
+def _probe_flags(tests: list) -> list[bool]:
+    """Which tests are output probes (their ``pass`` carries a digest): those that set ``PROBE_NAME``."""
+    return [type(code) is not str and PROBE_NAME in code.co_names for code in tests]
+
+
+# ---------------------------------------------------------------- a fork per test
+
+def _run_tests(s: Session, namespace: dict) -> None:
     """Fork each test from the loaded state and wait for it, within its limit.
 
-    Every page this loop writes after a fork costs a page fault, so it keeps
-    to a few local names (see docs/execute.md, "Speed").
+    Every page this loop writes after a fork costs a page fault (a copy while
+    the test process lives), so it keeps to local names, precomputed offsets
+    and one poll registration (a new pidfd gets the number the last one freed);
+    see docs/execute.md, "Speed".
     """
-    board, timeouts = s.board, s.timeouts
+    board, tests, timeouts = s.board, s.tests, s.timeouts
+    mem, offsets, probes = board.map, board.offsets, _probe_flags(tests)
+    waits = [t * 1000 for t in timeouts]
+    fork = plain_fork()
+    last_pid = _open_last_pid()
+    poller = select.poll()
     register, unregister, wait = poller.register, poller.unregister, poller.poll
-    for j in range(s.first, len(s.tests)):
-        code = s.tests[j]
-        if isinstance(code, str):
+    watched = -1
+    for j in range(s.first, len(tests)):
+        code = tests[j]
+        if type(code) is str:
             board.put(j, "error", 0.0, code)  # the test itself does not compile
             continue
+        offset = offsets[j]
+        mem[offset] = 0  # nothing earlier may pre-fill this test's verdict
         start = _monotonic()
-        board.start_test(j, start)
-        pid = _fork()
+        pack_progress(mem, 0, j, start)
+        pid = fork()
         if pid == 0:
             try:
-                _test_main(board, namespace, j, code)
+                _test_main(namespace, code, mem, offset, probes[j])
             finally:
                 _exit(70)
         pidfd = _pidfd_open(pid)
-        register(pidfd, select.POLLIN)
-        finished = bool(wait(timeouts[j] * 1000))
-        unregister(pidfd)
+        if pidfd != watched:
+            if watched >= 0:
+                unregister(watched)
+            register(pidfd, _POLLIN)
+            watched = pidfd
+        finished = wait(waits[j])
         if not finished:
             _kill_group(pid)
         status = _waitpid(pid, 0)[1]
         _close(pidfd)
-        _sweep(s, pid)
-        if not board.has(j):
-            board.put(j, *_verdict_without_report(status, finished, _monotonic() - start, timeouts[j]))
+        mark = _last_pid(last_pid)
+        if mark is None or int(mark) != pid:  # the test started processes or threads (or cannot tell)
+            _sweep(s, pid)
+        if mem[offset] != 1:
+            board.put(j, *_verdict_without_report(status, bool(finished), _monotonic() - start, timeouts[j]))
 
+
+def _test_main(namespace: dict, code, mem, offset: int, probe: bool) -> None:
+    """The forked test process: run one test in the loaded namespace, leave its verdict, exit.
+
+    Lean on purpose: each object it touches costs a copied page. A pass is one write.
+    """
+    start = _perf()
+    try:
+        _exec(code, namespace)
+    except AssertionError as exc:
+        write(mem, offset, FAIL, _perf() - start, describe(exc))
+    except SystemExit as exc:
+        write(mem, offset, CRASH, _perf() - start, describe(exc))
+    except BaseException as exc:  # noqa: BLE001 - every other exception is the test's error
+        write(mem, offset, ERROR, _perf() - start, describe(exc))
+    else:
+        if probe:
+            write(mem, offset, PASS, _perf() - start, _probe_result(namespace))
+        else:
+            pack_record(mem, offset, 1, PASS, 0, _perf() - start)
+    _exit(0)  # no flush: stdout is line-buffered (see prepare_worker), and a flush costs page faults
+
+
+# ---------------------------------------------------------------- a fork per candidate (batch)
+
+def _run_batches(s: Session, namespace: dict) -> None:
+    """Run the tests in one fork; after a test that ends it, a fresh fork takes over the rest.
+
+    The batch process says on the board which test runs since when; this
+    process sleeps until that test's deadline (or the batch's end) and kills the
+    batch when the test overruns. Whatever ended a batch, the first test left
+    without a verdict is the one it ended in: it gets the verdict (timeout,
+    crash) and the next batch starts after it.
+    """
+    board, tests, timeouts = s.board, s.tests, s.timeouts
+    mem, offsets, probes, n = board.map, board.offsets, _probe_flags(tests), len(tests)
+    last_pid = _open_last_pid()  # without it, every test gets a fork of its own
+    fork = plain_fork()
+    poller = select.poll()
+    j = s.first
+    while j < n:
+        for k in range(j, n):
+            mem[offsets[k]] = 0  # nothing an earlier batch left may read as a verdict
+        start = _monotonic()
+        pack_progress(mem, 0, j, start)
+        parent = _getpid()
+        pid = fork()
+        if pid == 0:
+            try:
+                _batch_main(namespace, tests, j, mem, offsets, probes, last_pid, s.cpu_each, s.cpu_hard, parent)
+            finally:
+                _exit(70)
+        pidfd = _pidfd_open(pid)
+        poller.register(pidfd, _POLLIN)
+        killed_in = _watch_batch(poller.poll, mem, offsets, timeouts, j, start, pid)
+        poller.unregister(pidfd)
+        status = _waitpid(pid, 0)[1]
+        _close(pidfd)
+        _sweep(s, pid)
+        j = _after_batch(board, mem, offsets, timeouts, j, start, status, killed_in)
+
+
+def _watch_batch(wait, mem, offsets, timeouts, first: int, start: float, pid: int) -> int:
+    """Wait for a batch process to end; kill it when its test overruns. The test it was killed in, or -1.
+
+    Which test runs, and since when, is the batch's word, so it is bounded: a
+    start before the batch's or after now does not count, and no test's deadline
+    lies past the sum of the limits of the tests up to it (plus slack). A test
+    whose verdict is in while the next has not started yet is taken to end now.
+    """
+    n = len(timeouts)
+    seen, seen_at = None, start
+    while True:
+        now = _monotonic()
+        current, since = unpack_progress(mem, 0)
+        if not first <= current < n:
+            current, since = first, start
+        state = (current, since, mem[offsets[current]])
+        if state != seen:
+            seen, seen_at = state, now
+        if state[2] == 1:  # done, and the next test not started yet (or the batch is ending)
+            current, since = current + 1, seen_at
+        since = min(max(since, start), now)
+        if current == n:
+            deadline = since + _BATCH_END_SLACK
+        else:
+            cap = start + sum(timeouts[first:current + 1]) + _BATCH_END_SLACK + 0.01 * (current - first)
+            deadline = min(since + timeouts[current], cap)
+        if now >= deadline:
+            _kill_group(pid)
+            return current
+        if wait((deadline - now) * 1000):
+            return -1
+
+
+def _after_batch(board: Board, mem, offsets, timeouts, first: int, start: float, status: int, killed_in: int) -> int:
+    """Give the test a batch ended in its verdict; where the next batch starts."""
+    n = len(offsets)
+    k = first
+    while k < n and mem[offsets[k]] == 1:
+        k += 1
+    if k == n:
+        return n
+    current, since = unpack_progress(mem, 0)
+    ended_in = killed_in if killed_in >= 0 else current
+    stopped = killed_in < 0 and os.WIFEXITED(status) and os.WEXITSTATUS(status) == RESTART
+    if k != first and (k != ended_in or stopped):
+        return k  # the batch ended after its test's verdict (or was stopped between tests): the rest run afresh
+    since = min(max(since, start), _monotonic()) if current == k else start
+    board.put(k, *_verdict_without_report(status, killed_in < 0, _monotonic() - since, timeouts[k]))
+    return k + 1
+
+
+def _batch_main(namespace: dict, tests: list, first: int, mem, offsets, probes, last_pid: int, cpu_each: int,
+                cpu_hard: int, parent: int) -> None:
+    """The batch process: run the tests from ``first`` on, one after the other, each with its own verdict.
+
+    After each test the candidate's top-level names are put back; after a test
+    that started a process or a thread (the namespace's last PID moved: they
+    could still be running) it ends itself, and a fresh fork runs the rest.
+    """
+    isolation.prctl(isolation.PR_SET_PDEATHSIG, signal.SIGKILL)  # never outlive the candidate process
+    if _getppid() != parent:
+        _exit(0)
+    names = namespace.copy()
+    soft = cpu_each
+    mark = _last_pid(last_pid)
+    for j in range(first, len(tests)):
+        code, offset = tests[j], offsets[j]
+        mem[offset] = 0
+        pack_progress(mem, 0, j, _monotonic())
+        if type(code) is str:
+            write(mem, offset, ERROR, 0.0, code)  # the test itself does not compile
+            continue
+        need = _process_time() + cpu_each
+        if need > soft:  # the CPU time of the tests before counts against this process's limit
+            soft = min(math.ceil(need), cpu_hard)
+            _setrlimit(_RLIMIT_CPU, (soft, cpu_hard))
+        start = _perf()
+        try:
+            _exec(code, namespace)
+        except AssertionError as exc:
+            write(mem, offset, FAIL, _perf() - start, describe(exc))
+        except SystemExit as exc:
+            write(mem, offset, CRASH, _perf() - start, describe(exc))
+        except BaseException as exc:  # noqa: BLE001 - every other exception is the test's error
+            write(mem, offset, ERROR, _perf() - start, describe(exc))
+        else:
+            if probes[j]:
+                write(mem, offset, PASS, _perf() - start, _probe_result(namespace))
+            else:
+                pack_record(mem, offset, 1, PASS, 0, _perf() - start)
+        namespace.clear()
+        namespace.update(names)
+        now = _last_pid(last_pid)
+        if now is None or now != mark:
+            _exit(RESTART)
+    _exit(0)
+
+
+def _open_last_pid() -> int:
+    """A descriptor for the last PID handed out in this PID namespace, or -1."""
+    try:
+        return os.open("/proc/sys/kernel/ns_last_pid", os.O_RDONLY)
+    except OSError:
+        return -1
+
+
+def _last_pid(fd: int) -> bytes | None:
+    """The last PID handed out in this PID namespace (processes and threads), or None if unknown."""
+    try:
+        return _pread(fd, 32, 0)
+    except OSError:
+        return None
+
+
+# ---------------------------------------------------------------- both
 
 def _verdict_without_report(status: int, finished: bool, seconds: float, timeout: float) -> tuple[str, float, str]:
     """What happened to a test process that left no verdict of its own."""
@@ -214,41 +489,36 @@ def _sweep(s: Session, pid: int) -> None:
     reap(1.0)
 
 
-def _test_main(board: Board, namespace: dict, j: int, code) -> None:
-    """The forked test process: run one test in the loaded namespace, leave its verdict, exit."""
-    start = _perf()
-    _on_exit[0] = lambda why: board.put(j, "crash", _perf() - start, why)
-    try:
-        _exec(code, namespace)
-    except AssertionError as exc:
-        board.put(j, "fail", _perf() - start, describe(exc))
-    except SystemExit as exc:
-        board.put(j, "crash", _perf() - start, describe(exc))
-    except BaseException as exc:  # noqa: BLE001 - every other exception is the test's error
-        board.put(j, "error", _perf() - start, describe(exc))
-    else:
-        board.put(j, "pass", _perf() - start, _probe_result(namespace))
-    _exit(0)  # no flush: stdout is line-buffered (see prepare_worker), and a flush costs page faults
-
-
 def _probe_result(namespace: dict) -> str:
-    """A digest of the values an output probe saw (``fdpo.probes``), the reason of its ``pass``; "" for other tests.
+    """A digest of the values an output probe saw (``fdpo.probes``), the reason of its ``pass``; "" if it saw none.
 
-    Hashed here, where hashlib is already loaded, not in the probe: importing it costs a test ~3 ms.
+    Hashed here, where the hash is already loaded, not in the probe: an import costs a test milliseconds.
     """
-    value = namespace.get("__fdpo_probe__")
+    value = namespace.get(PROBE_NAME)
     if type(value) is not str:
         return ""
-    return hashlib.sha1(value.encode("utf-8", "replace")).hexdigest()[:PROBE_DIGEST_CHARS]
+    return _sha1(value.encode("utf-8", "replace")).hexdigest()[:PROBE_DIGEST_CHARS]
 
 
 def _hard_exit(code=None) -> None:
-    """sys.exit, exit() and quit() in the sandbox: report and end the process, whatever catches SystemExit."""
+    """sys.exit, exit() and quit() in the sandbox: report and end the process, whatever catches SystemExit.
+
+    In the candidate process (its load, or a thread of its own) the load is a
+    crash; in a test or batch process, the test the board says is running.
+    """
     try:
         shown = "" if code is None else repr(code)[:100]
     except BaseException:  # noqa: BLE001 - a hostile __repr__
         shown = "…"
-    _on_exit[0](f"exit({shown}) called")
+    board, owner, load_start = _exiting
+    if board is not None:
+        why = f"exit({shown}) called"
+        if _getpid() == owner:
+            board.put(None, "crash", _perf() - load_start, why)
+        else:
+            test, since = board.progress()
+            if 0 <= test < board.tests:
+                board.put(test, "crash", max(0.0, _monotonic() - since), why)
     _flush_std()
     _exit(EXITED)
 

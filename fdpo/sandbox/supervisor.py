@@ -20,7 +20,7 @@ import time
 
 from fdpo.sandbox import processes
 from fdpo.sandbox.board import Board
-from fdpo.sandbox.runner import Session, candidate_main, compile_test
+from fdpo.sandbox.runner import Session, candidate_main, compile_test, plain_fork
 
 #: How long past a limit the worker waits for the candidate process's own verdict.
 SLACK = 1.0
@@ -136,8 +136,9 @@ def _session(sandbox: Sandbox, job: Job, board: Board, first: int) -> tuple[str,
         board.clear(record)
     board.set_progress(-1, 0.0)
     session = Session(job.code, sandbox.compile(job.tests), job.timeouts, first, job.limits, sandbox.uid,
-                      sandbox.sweep != "tree", sandbox.outer_namespace, sandbox.limit_processes, board, out_w)
-    pid = os.fork()
+                      sandbox.sweep != "tree", sandbox.outer_namespace, sandbox.limit_processes, board, out_w,
+                      batch=job.limits.get("isolation") == "candidate")
+    pid = plain_fork()()
     if pid == 0:
         candidate_main(session)
     os.close(out_w)

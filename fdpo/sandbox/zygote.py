@@ -28,6 +28,9 @@ PRELOAD = ("typing", "math", "re", "collections", "itertools", "functools", "hea
 def main() -> None:
     slot, namespaces, host_tmp, tmp_mb = int(sys.argv[1]), sys.argv[2] == "1", sys.argv[3], int(sys.argv[4])
     needed = sys.argv[5].split(os.pathsep)  # directories the candidates' interpreter reads
+    # ... and what this interpreter imports from: a private /tmp must not hide a project or venv kept there.
+    package = os.path.dirname(os.path.dirname(os.path.abspath(isolation.__file__)))
+    needed += [package, sys.prefix, sys.exec_prefix, os.path.dirname(sys.executable), *sys.path]
     job_in, res_out = os.dup(0), os.dup(1)
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 0)
@@ -48,7 +51,7 @@ def main() -> None:
         sweep="namespace" if in_namespace else ("uid" if uid is not None else "tree"),
         outer_namespace=outer_namespace,
         limit_processes=uid is not None or via_userns,
-        tmp_root=_tmp_root(host_tmp, "private /tmp" in measures),
+        tmp_root=_tmp_root(host_tmp, any(m.split(" (")[0] == "private /tmp" for m in measures)),
         job_in=job_in,
     )
     isolation.prctl(isolation.PR_SET_CHILD_SUBREAPER, 1)
@@ -93,7 +96,7 @@ def _become_init(job_in: int, res_out: int) -> None:
 
 def _tmp_root(host_tmp: str, private: bool) -> str:
     """Where candidates' directories go: the private /tmp, or the host directory fdpo named (and removes)."""
-    path = "/tmp/fdpo" if private else host_tmp
+    path = ("/tmp/fdpo" if not os.path.exists("/tmp/fdpo") else "/tmp/fdpo-jobs") if private else host_tmp
     os.mkdir(path, 0o711)  # the sandbox uid may pass through to its own directory, not list others
     return path
 

@@ -141,4 +141,4 @@ def summary_text(counts: Counter, seconds: float, *, problems: bool) -> str:
 
 
 _SKIPS = ("too short", "too long", "syntax errors", "stubs", "duplicate seeds", "near-duplicate seeds", "over --per-file",
-          "unreadable files")
+          "unreadable files", "unparseable files")

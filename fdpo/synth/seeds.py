@@ -26,9 +26,9 @@ from tree_sitter import Node
 
 from fdpo.errors import FdpoError
 from fdpo.synth.concepts import function_concepts, module_imports, text
+from fdpo.synth import DEFAULT_EXCLUDE
 from fdpo.synth.parsing import parse
 
-DEFAULT_EXCLUDE = ("test", "tests", "idle_test", "test_*.py", "*_test.py", "site-packages", "__pycache__", ".*")
 
 # Statements that still leave a function a stub: ``pass``, ``...``, a lone string, ``raise NotImplementedError``.
 _STUB_EXPRESSIONS = ("ellipsis", "string")
@@ -82,6 +82,9 @@ def file_seeds(path: str, rules: SeedRules) -> tuple[list[dict], Counter]:
         counts["unreadable files"] += 1
         return [], counts
     root = parse(source).root_node
+    if root.has_error:  # Python would not import it: no seed is taken from a file that does not parse
+        counts["unparseable files"] += 1
+        return [], counts
     imports = module_imports(root)
     seeds = []
     for node, name in definitions(root):

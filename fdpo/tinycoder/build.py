@@ -42,8 +42,9 @@ class Recipe:
     warmup: int = 100
     floor: float = 0.1
     weight_decay: float = 0.1
-    n_demo: int = 66
+    n_demo: int = 330
     n_eval: int = 154
+    demo_first: int = 66  # demo problems drawn before the evaluation set (the rest: after it)
 
 
 def training_rows(tokenizer, recipe: Recipe) -> list[tuple[list[int], list[int]]]:
@@ -116,7 +117,7 @@ def write_data(recipe: Recipe, data_dir: Path) -> None:
     from fdpo.jsonl import write_records
     from fdpo.tinycoder.corpus import held_out_sets
 
-    demo, evaluation = held_out_sets(recipe.seed, recipe.n_demo, recipe.n_eval)
+    demo, evaluation = held_out_sets(recipe.seed, recipe.n_demo, recipe.n_eval, recipe.demo_first)
     data_dir.mkdir(parents=True, exist_ok=True)
     write_records(data_dir / DEMO_FILE, demo)
     write_records(data_dir / EVAL_FILE, evaluation)

@@ -98,13 +98,16 @@ def training_documents(seed: int) -> Iterator[Document]:
         yield test_document(problem, rng) if rng.random() < TEST_DOC_SHARE else code_document(problem)
 
 
-def held_out_sets(seed: int, n_demo: int, n_eval: int) -> tuple[list[dict], list[dict]]:
+def held_out_sets(seed: int, n_demo: int, n_eval: int, demo_first: int | None = None) -> tuple[list[dict], list[dict]]:
     """The demo problems and the evaluation set, both as HumanEval-shaped records.
 
-    Families take turns so each is equally represented; no prompt appears twice. The demo
-    pipeline reads only ``id``, ``prompt`` and ``entry_point``; the tests let ``fdpo eval``
-    score the demo problems too, e.g. to see how often PageRank's verdicts are right.
+    Families take turns so each is equally represented; no prompt appears twice. The first
+    ``demo_first`` demo problems (all of them when None) are drawn before the evaluation set,
+    the rest after it, so that more demo problems leave the evaluation set as it was. The demo
+    pipeline reads only ``id``, ``prompt`` and ``entry_point``; the tests let ``fdpo audit``
+    check the labels the pipeline gives the demo problems.
     """
+    first = n_demo if demo_first is None else demo_first
     rng = random.Random(f"tiny-coder/held-out/{seed}")
     problems: list[Problem] = []
     seen: set[str] = set()
@@ -113,8 +116,9 @@ def held_out_sets(seed: int, n_demo: int, n_eval: int) -> tuple[list[dict], list
         if problem.prompt not in seen:
             seen.add(problem.prompt)
             problems.append(problem)
-    demo = [problem_record(f"TinyDemo/{i}", p) for i, p in enumerate(problems[:n_demo])]
-    evaluation = [problem_record(f"TinyEval/{i}", p) for i, p in enumerate(problems[n_demo:])]
+    demo_problems = problems[:first] + problems[first + n_eval:]
+    demo = [problem_record(f"TinyDemo/{i}", p) for i, p in enumerate(demo_problems)]
+    evaluation = [problem_record(f"TinyEval/{i}", p) for i, p in enumerate(problems[first:first + n_eval])]
     return demo, evaluation
 
 

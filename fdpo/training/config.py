@@ -2,8 +2,9 @@
 
 Covers the fields and defaults of ``TrainConfig``, loading a YAML file (keys are
 the flag names, with ``-`` or ``_``), the rule that a flag given on the command
-line beats the file which beats the default, checking values, and the automatic
-learning rate. Does not cover running anything.
+line beats the file which beats the default, checking values (with the flags' own
+checks from ``fdpo.options``), and the automatic learning rate. Does not cover
+running anything.
 """
 
 from __future__ import annotations
@@ -14,9 +15,30 @@ from pathlib import Path
 from typing import Any
 
 from fdpo.errors import FdpoError
+from fdpo.options import at_least, fraction, non_negative, one_of, positive
 
 REJECTED_SUFFIX = ("drop", "keep")
 REF_MODES = ("cached", "online")
+#: The check on each setting: the flag's own callback, applied here to values from --config too.
+RULES = {
+    "beta": positive,
+    "w_focused": non_negative,
+    "rejected_suffix": one_of(*REJECTED_SUFFIX),
+    "ref": one_of(*REF_MODES),
+    "epochs": non_negative,
+    "max_steps": at_least(0),
+    "lr": positive,
+    "batch_size": at_least(1),
+    "grad_accum": at_least(1),
+    "max_length": at_least(2),
+    "warmup_ratio": fraction,
+    "weight_decay": non_negative,
+    "max_grad_norm": non_negative,
+    "lora_r": at_least(1),
+    "lora_alpha": at_least(1),
+    "save_steps": at_least(0),
+    "eval_steps": at_least(0),
+}
 
 
 @dataclass
@@ -61,6 +83,14 @@ class TrainConfig:
 FIELDS = {f.name for f in fields(TrainConfig)}
 
 
+class SettingError(FdpoError):
+    """A refused setting; ``field`` names it (given as a flag, it is a usage error)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 def read_yaml(path: str | Path) -> dict[str, Any]:
     import yaml
 
@@ -69,8 +99,10 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         raise FdpoError(f"{p}: no such config file")
     try:
         data = yaml.safe_load(p.read_text()) or {}
+    except UnicodeDecodeError:
+        raise FdpoError(f"{p}: not a text file (expected YAML)") from None
     except yaml.YAMLError as exc:
-        raise FdpoError(f"{p}: invalid YAML ({exc})") from None
+        raise FdpoError(f"{p}: invalid YAML{_where(exc)}") from None
     if not isinstance(data, dict):
         raise FdpoError(f"{p}: expected a mapping of option: value")
     values = {str(k).replace("-", "_"): v for k, v in data.items()}
@@ -78,6 +110,13 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     if unknown:
         raise FdpoError(f"{p}: unknown option(s) {', '.join(unknown)} (known: {', '.join(sorted(FIELDS))})")
     return values
+
+
+def _where(exc) -> str:
+    """Where and what a YAML error is, on one line (PyYAML's own message takes five)."""
+    mark, problem = getattr(exc, "problem_mark", None), getattr(exc, "problem", None)
+    at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"{at}: {problem}" if problem else at
 
 
 def merge(file_values: dict[str, Any], flags: dict[str, Any], given: set[str]) -> TrainConfig:
@@ -94,24 +133,12 @@ def check(c: TrainConfig) -> None:
         raise FdpoError("--model is required (or 'model:' in --config)")
     if not c.output_dir:
         raise FdpoError("--output-dir is required (or 'output_dir:' in --config)")
-    if c.rejected_suffix not in REJECTED_SUFFIX:
-        raise FdpoError(f"--rejected-suffix must be drop or keep, got {c.rejected_suffix!r}")
-    if c.ref not in REF_MODES:
-        raise FdpoError(f"--ref must be cached or online, got {c.ref!r}")
-    positive = {"beta": c.beta, "batch_size": c.batch_size, "grad_accum": c.grad_accum, "lora_r": c.lora_r}
-    for name, value in positive.items():
-        if not value > 0:
-            raise FdpoError(f"--{name.replace('_', '-')} must be > 0, got {value}")
-    if c.max_length < 2:
-        raise FdpoError(f"--max-length must be at least 2, got {c.max_length}")
-    if c.lr is not None and not c.lr > 0:
-        raise FdpoError(f"--lr must be > 0, got {c.lr}")
-    if not 0 <= c.warmup_ratio < 1:
-        raise FdpoError(f"--warmup-ratio must be in [0, 1), got {c.warmup_ratio}")
-    if c.max_steps <= 0 and not c.epochs > 0:
-        raise FdpoError("give --epochs > 0 or --max-steps > 0")
-    if min(c.max_steps, c.save_steps, c.eval_steps) < 0:
-        raise FdpoError("--max-steps, --save-steps and --eval-steps cannot be negative")
+    for name, rule in RULES.items():
+        why = rule.problem(getattr(c, name))
+        if why is not None:
+            raise SettingError(name, f"--{name.replace('_', '-')} {why}")
+    if c.max_steps == 0 and c.epochs == 0:
+        raise SettingError("epochs", "give --epochs > 0 or --max-steps > 0")
 
 
 def auto_lr(n_params: int) -> float:

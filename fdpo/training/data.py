@@ -1,6 +1,7 @@
 """Pairs file → token ids with segments → padded batches.
 
-Covers reading and checking pairs (a bad line is a ``line N`` error), rendering a
+Covers reading and checking pairs (a bad line is a ``line N`` error; pairs whose
+chosen equals rejected are counted and left out), rendering a
 prompt given as chat messages, tokenising prompt and response *separately* and
 concatenating the ids (so the response tokens are exactly the response, as
 ``fdpo locate --tokenizer`` assumes), ``--max-length`` truncation, and collating
@@ -56,6 +57,13 @@ def read_pairs(path: str | Path | None) -> list[Pair]:
     if not pairs:
         raise FdpoError(f"{path or 'stdin'}: no pairs to train on")
     return pairs
+
+
+def drop_identical(pairs: list[Pair]) -> tuple[list[Pair], int]:
+    """The pairs whose chosen and rejected texts differ, and how many were the same
+    (a pair without a difference has no preference to learn: both rewards are equal)."""
+    kept = [p for p in pairs if p.chosen != p.rejected]
+    return kept, len(pairs) - len(kept)
 
 
 def _check(record: dict, lineno: int) -> Pair:

@@ -22,10 +22,10 @@ import torch
 
 from fdpo.console import console, progress
 from fdpo.errors import FdpoError
-from fdpo.models import resolve_model
+from fdpo.models import find_model
 from fdpo.training import refcache
 from fdpo.training.config import TrainConfig, auto_lr
-from fdpo.training.data import TokenizedPair, collate, read_pairs, tokenize_pair
+from fdpo.training.data import TokenizedPair, collate, drop_identical, read_pairs, tokenize_pair
 from fdpo.training.loss import pair_stats, segment_sums, token_logps
 from fdpo.training.metrics import MetricsFile, StepSums, named, pair_rows
 from fdpo.training.modelio import load_policy, load_tokenizer, reference_mode, save_model, source_dtype
@@ -53,7 +53,7 @@ class Trainer:
         self.main = self.acc.is_main_process
         set_seed(cfg.seed)
         self.out_dir = Path(cfg.output_dir)
-        self.model_path = resolve_model(cfg.model)
+        self.model_path = find_model(cfg.model)
         self.tokenizer = load_tokenizer(self.model_path)
         self.train_pairs = self._tokenize(cfg.pairs, "training")
         self.eval_pairs = self._tokenize(cfg.eval_pairs, "eval") if cfg.eval_pairs else []
@@ -119,7 +119,13 @@ class Trainer:
 
     def _tokenize(self, path: str | None, what: str) -> list[TokenizedPair]:
         pairs, truncated = [], 0
-        for pair in read_pairs(path):
+        kept, same = drop_identical(read_pairs(path))
+        if not kept:
+            raise FdpoError(f"{path or 'stdin'}: every {what} pair has chosen equal to rejected: nothing to train on")
+        if same and self.main:
+            console.print(f"[yellow]warning:[/] {same} {what} pairs with chosen equal to rejected were skipped "
+                          "(no preference to learn)")
+        for pair in kept:
             tokenized, cut = tokenize_pair(pair, self.tokenizer, self.cfg.max_length)
             pairs.append(tokenized)
             truncated += cut
