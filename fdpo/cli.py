@@ -10,7 +10,6 @@ also makes a closed stdout pipe (``fdpo rank big.jsonl | head -1``) end quietly.
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import os
 import sys
 
@@ -83,8 +82,6 @@ def _root(
 
 def _register() -> None:
     for name in COMMANDS:
-        if importlib.util.find_spec(f"fdpo.commands.{name}") is None:
-            continue  # a stage not built yet is simply not listed
         module = importlib.import_module(f"fdpo.commands.{name}")
         app.command(name=name, help=module.HELP, no_args_is_help=getattr(module, "NO_ARGS_IS_HELP", False))(
             module.command

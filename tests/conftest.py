@@ -38,3 +38,15 @@ def data_dir() -> Path:
 def _data_env(monkeypatch):
     monkeypatch.setenv("FDPO_DATA_DIR", str(SHARED_DATA))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def eval_cache(tmp_path_factory) -> Path:
+    """One expected-output cache per test session: canonical solutions are measured once."""
+    return tmp_path_factory.mktemp("eval-cache")
+
+
+@pytest.fixture
+def eval_cache_env(monkeypatch, eval_cache):
+    """Point fdpo's expected-output cache (FDPO_CACHE_DIR) at the session's cache."""
+    monkeypatch.setenv("FDPO_CACHE_DIR", str(eval_cache))

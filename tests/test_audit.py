@@ -30,15 +30,7 @@ BODIES = {"c0": "    return n % 2 == 1\n", "c1": "    return n % 2 == 0\n", "c2"
           "c3": "    return n % 2 == 1 and n > 0\n"}  # c3 fails the hidden n = -3 only
 
 
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory) -> Path:
-    """Expected outputs of EvalPlus tasks, measured once for this module."""
-    return tmp_path_factory.mktemp("audit-cache")
-
-
-@pytest.fixture(autouse=True)
-def _cache_env(monkeypatch, cache):
-    monkeypatch.setenv("FDPO_CACHE_DIR", str(cache))
+pytestmark = pytest.mark.usefixtures("eval_cache_env")
 
 
 def is_odd(pid: str = "odd", correct=("c0", "c2"), incorrect=("c1", "c3"), **extra) -> dict:

@@ -14,15 +14,7 @@ from eval_lcb_fixture import RIGHT, WRONG, write_export
 from fdpo.evaluation import datasets
 
 
-@pytest.fixture(scope="session")
-def eval_cache(tmp_path_factory) -> Path:
-    """One expected-output cache per test session: canonical solutions are measured once."""
-    return tmp_path_factory.mktemp("eval-cache")
-
-
-@pytest.fixture(autouse=True)
-def _eval_env(monkeypatch, eval_cache):
-    monkeypatch.setenv("FDPO_CACHE_DIR", str(eval_cache))
+pytestmark = pytest.mark.usefixtures("eval_cache_env")
 
 
 def fdpo_eval(fdpo_exe, *args, timeout=900):

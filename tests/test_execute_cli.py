@@ -49,7 +49,7 @@ def test_help_is_instant_and_has_an_example():
     result = invoke("--help")
     assert result.exit_code == 0
     assert "Example: fdpo execute" in result.stdout
-    for option in ("--timeout", "--jobs", "--memory", "--output", "--resume", "--shard"):
+    for option in ("--timeout", "--jobs", "--memory", "--isolation", "--output", "--resume", "--shard"):
         assert option in result.stdout
 
 
@@ -78,6 +78,18 @@ def test_executes_records_and_keeps_every_field(sampled, tmp_path):
     assert "namespaces" in said  # the isolation that holds is said once
 
 
+def test_a_fork_per_candidate_gives_the_same_records(sampled, tmp_path):
+    runs = {}
+    for isolation in ("test", "candidate"):
+        out = tmp_path / f"{isolation}.jsonl"
+        result = invoke(str(sampled), "-o", str(out), "--timeout", "0.5", "--isolation", isolation)
+        assert result.exit_code == 0, result.stderr
+        timings = ("seconds", "candidate_seconds")
+        runs[isolation] = [{k: v for k, v in r.get("execution", {}).items() if k not in timings}
+                           for r in read_records(out)]
+    assert runs["candidate"] == runs["test"]
+
+
 def test_memory_limit_option(tmp_path):
     path = tmp_path / "in.jsonl"
     write_records(path, [record("m", [GOOD], ["x = bytearray(300 * 2**20)"])])
@@ -87,7 +99,7 @@ def test_memory_limit_option(tmp_path):
     assert orjson.loads(high.stdout)["execution"]["outcomes"] == [["pass"]]
 
 
-@pytest.mark.parametrize("args", [["--timeout", "0"], ["--jobs", "0"], ["--memory", "1"]])
+@pytest.mark.parametrize("args", [["--timeout", "0"], ["--jobs", "0"], ["--memory", "1"], ["--isolation", "process"]])
 def test_bad_option_values_are_usage_errors(sampled, args):
     result = invoke(str(sampled), *args)
     assert result.exit_code == 2

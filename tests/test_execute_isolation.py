@@ -4,7 +4,8 @@ Each mode runs the same probe script in a real process: as root with and
 without namespaces, and as an unprivileged user (uid 65534, through
 ``setpriv``) with a user namespace and without any. The probes check the
 outcomes, that a daemon escaping its test is killed, and which of fdpo,
-secrets, host files and the network a candidate can reach.
+secrets, host files and the network a candidate can reach. Every mode runs
+with a fork per test and with a fork per candidate.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ tests = [
     "import socket\nsocket.create_connection(('1.1.1.1', 53), timeout=1)",
 ]
 os.environ["FDPO_PROBE_SECRET"] = "hunter2"
-with Executor(jobs=1, limits=Limits(timeout=1.0), namespaces=NAMESPACES) as ex:
+with Executor(jobs=1, limits=Limits(timeout=1.0), namespaces=NAMESPACES, isolation=ISOLATION) as ex:
     r = next(ex.map([(OK, tests, [1.0, 1.0, 1.0, 0.3] + [2.0] * (len(tests) - 4))]))
 print(json.dumps({"isolation": ex.isolation, "uid": os.getuid(), "statuses": r.statuses,
                   "reasons": [o.reason for o in r.outcomes], "host_file": os.path.exists(HOST_FILE)}))
@@ -57,14 +58,20 @@ def open_dir():
     shutil.rmtree(path)
 
 
-def probe(tmp_path: Path, namespaces: bool, unprivileged: bool) -> dict:
+@pytest.fixture(params=["test", "candidate"])
+def isolation(request):
+    return request.param
+
+
+def probe(tmp_path: Path, namespaces: bool, unprivileged: bool, isolation: str = "test") -> dict:
     workdir = tmp_path / "probe"
     workdir.mkdir(mode=0o755)  # owned by the user running fdpo, whoever that is
     if unprivileged and os.geteuid() == 0:
         os.chown(workdir, 65534, 65534)
     host_file = workdir / "written-by-a-candidate"
     script = workdir / "probe.py"
-    script.write_text(f"ROOT = {str(ROOT)!r}\nNAMESPACES = {namespaces}\nHOST_FILE = {str(host_file)!r}\n" + PROBE)
+    script.write_text(f"ROOT = {str(ROOT)!r}\nNAMESPACES = {namespaces}\nHOST_FILE = {str(host_file)!r}\n"
+                      f"ISOLATION = {isolation!r}\n" + PROBE)
     script.chmod(0o644)
     command = [sys.executable, str(script)]
     if unprivileged and os.geteuid() == 0:
@@ -94,8 +101,8 @@ COMMON = ["pass", "fail", "error", "timeout", "crash", "pass", "pass"]  # the da
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="the root modes need root; the unprivileged ones run as this user")
 @pytest.mark.parametrize("namespaces", [True, False], ids=["namespaces", "uid-only"])
-def test_root_modes(open_dir, namespaces):
-    out = probe(open_dir, namespaces, unprivileged=False)
+def test_root_modes(open_dir, namespaces, isolation):
+    out = probe(open_dir, namespaces, unprivileged=False, isolation=isolation)
     assert out["statuses"][:7] == COMMON, out
     assert "uid 18" in out["isolation"], out  # candidates run as a dedicated unprivileged uid
     assert out["statuses"][8] == "pass", out  # no secrets
@@ -109,8 +116,8 @@ def test_root_modes(open_dir, namespaces):
         assert out["reasons"][7].startswith("PermissionError"), out  # visible, but another user's
 
 
-def test_unprivileged_with_user_namespaces(open_dir):
-    out = probe(open_dir, namespaces=True, unprivileged=True)
+def test_unprivileged_with_user_namespaces(open_dir, isolation):
+    out = probe(open_dir, namespaces=True, unprivileged=True, isolation=isolation)
     assert out["uid"] != 0, out
     assert "(through a user namespace)" in out["isolation"] and "the caller's uid" in out["isolation"], out
     assert out["statuses"][:7] == COMMON, out
@@ -120,9 +127,9 @@ def test_unprivileged_with_user_namespaces(open_dir):
     assert out["reasons"][10].startswith("OSError: [Errno 101] Network is unreachable"), out
 
 
-def test_unprivileged_without_namespaces(open_dir):
+def test_unprivileged_without_namespaces(open_dir, isolation):
     """The weakest mode still gives outcomes, limits, kills and a clean environment; fdpo is reachable."""
-    out = probe(open_dir, namespaces=False, unprivileged=True)
+    out = probe(open_dir, namespaces=False, unprivileged=True, isolation=isolation)
     assert out["uid"] != 0 and out["isolation"] == "no namespaces; the caller's uid", out
     assert out["statuses"][:7] == COMMON, out
     assert out["statuses"][7] == "pass", out  # same uid, no PID namespace: it could signal fdpo

@@ -1,4 +1,8 @@
-"""The sandbox API: statuses, load failures, per-test isolation, limits, ordering, helpers."""
+"""The sandbox API: statuses, load failures, per-test isolation, limits, ordering, helpers.
+
+The ``ex`` tests run in both isolation modes (a fork per test, a fork per
+candidate); the tests named for one mode check what differs.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +11,22 @@ import time
 
 import pytest
 
+from fdpo.probes import RESULT, probe_code
 from fdpo.sandbox import CandidateResult, Executor, Limits, Outcome, check_test, io_test, run_candidate
+from fdpo.sandbox.runner import PROBE_DIGEST_CHARS, PROBE_NAME
 
 ADD_ONE = "def f(x):\n    return x + 1\n"
 
 
+@pytest.fixture(scope="module", params=["test", "candidate"])
+def ex(request):
+    with Executor(jobs=2, limits=Limits(timeout=1.0), isolation=request.param) as executor:
+        yield executor
+
+
 @pytest.fixture(scope="module")
-def ex():
-    with Executor(jobs=2, limits=Limits(timeout=1.0)) as executor:
+def batched():
+    with Executor(jobs=1, limits=Limits(timeout=1.0), isolation="candidate") as executor:
         yield executor
 
 
@@ -71,12 +83,55 @@ def test_slow_load_times_out():
     assert r.load == "timeout" and r.statuses == ["timeout", "timeout"]
 
 
-def test_each_test_starts_from_the_freshly_loaded_state(ex):
-    code = "state = []\ncounter = {'n': 0}\ndef push(x):\n    state.append(x)\n    return len(state)\n"
-    mutate = "assert push(1) == 1\ncounter['n'] += 1\nimport math\nmath.pi = 3\nstate.clear()"
-    observe = "assert state == [] and counter['n'] == 0\nimport math\nassert math.pi > 3.14"
-    r = run(ex, code, [mutate, observe, mutate, observe])
+STATEFUL = "state = []\ncounter = {'n': 0}\ndef push(x):\n    state.append(x)\n    return len(state)\n"
+MUTATE = "assert push(1) == 1\ncounter['n'] += 1\nimport math\nmath.pi = 3\nstate.clear()"
+OBSERVE = "assert state == [] and counter['n'] == 0\nimport math\nassert math.pi > 3.14"
+
+
+def test_each_test_starts_from_the_freshly_loaded_state():
+    with Executor(jobs=1, limits=Limits(timeout=1.0)) as ex:
+        r = run(ex, STATEFUL, [MUTATE, OBSERVE, MUTATE, OBSERVE])
     assert r.statuses == ["pass"] * 4
+
+
+def test_a_batch_shares_changed_objects_but_not_top_level_names(batched):
+    # What a test changes in objects and modules, the next test of the same fork sees (docs/execute.md) ...
+    r = run(batched, STATEFUL, [MUTATE, OBSERVE])
+    assert r.statuses == ["pass", "fail"]
+    # ... but the candidate's top-level names are put back after every test.
+    rebind = ["f = None\nx = 5", "assert f(1) == 2 and 'x' not in globals()", "del f", "assert f(2) == 3"]
+    r = run(batched, ADD_ONE, rebind)
+    assert r.statuses == ["pass"] * 4
+
+
+def test_a_batch_starts_afresh_after_a_test_that_leaves_a_thread(batched):
+    thread = "import threading, time\nthreading.Thread(target=time.sleep, args=(0.5,), daemon=True).start()"
+    r = run(batched, ADD_ONE, [thread, "import threading\nassert threading.active_count() == 1", "assert f(1) == 2"])
+    assert r.statuses == ["pass"] * 3
+
+
+def test_a_batch_gives_each_test_its_own_cpu_time(batched):
+    # The batch process's CPU time runs on from test to test; before each one its soft limit moves up, so a
+    # test has at least the CPU time a test process of its own would have (2 × limit + 2 s, rounded up).
+    burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3:\n    pass"
+    room = ("import resource, time\nsoft, hard = resource.getrlimit(resource.RLIMIT_CPU)\n"
+            "assert soft - time.process_time() >= 4 - 1e-3 and hard > soft, (soft, hard, time.process_time())")
+    r = run(batched, ADD_ONE, [burn, room, burn, room])
+    assert r.statuses == ["pass"] * 4, r.outcomes
+
+
+def test_a_probes_digest_stays_with_its_own_test(ex):
+    probe = probe_code("assert f(1) == 2")
+    assert PROBE_NAME == RESULT
+    r = run(ex, ADD_ONE, [probe, "assert f(1) == 2", probe])
+    assert r.statuses == ["pass"] * 3
+    assert len(r.outcomes[0].reason) == PROBE_DIGEST_CHARS and r.outcomes[2].reason == r.outcomes[0].reason
+    assert r.outcomes[1].reason is None
+
+
+def test_isolation_mode_is_checked():
+    with pytest.raises(ValueError, match="isolation must be one of test, candidate"):
+        Executor(jobs=1, isolation="process")
 
 
 def test_a_test_cannot_forge_the_next_tests_verdict(ex):
@@ -176,3 +231,9 @@ def test_a_long_stream_of_quick_jobs_never_stalls(ex):
     # Regression: input queued while its wake-up was already consumed used to stall the pool.
     results = list(ex.map(("N = 1", ["assert N == 1"], None) for _ in range(300)))
     assert len(results) == 300 and all(r.statuses == ["pass"] for r in results)
+
+
+def test_an_alarm_left_set_does_not_end_a_later_test(ex):
+    r = run(ex, ADD_ONE, ["import signal\nsignal.alarm(1)", "import time\ntime.sleep(1.3)\nassert f(1) == 2"],
+            [1.0, 2.0])
+    assert r.statuses == ["pass", "pass"], r.outcomes

@@ -72,9 +72,10 @@ def command(
                            "to the tests, marked `source: \"prompt\"`; `fdpo rank` trusts them.")
     ] = True,
     isolation: Annotated[
-        Isolation, typer.Option(help="test: each test in a fresh fork of the loaded candidate. candidate: a candidate's "
-                                "tests in one fork, each with its own verdict and limit (a test that crashes, hangs or "
-                                "exits spoils only itself; other changes a test makes are seen by the next; ~3x faster).")
+        Isolation, typer.Option(help="test: each test in a fresh fork of the loaded candidate. candidate: a "
+                                "candidate's tests in one fork, each with its own verdict and limit (a test that "
+                                "crashes, hangs or exits spoils only itself; other changes a test makes are seen by "
+                                "the next; ~3x faster).")
     ] = Isolation.test,
     resume: ResumeOpt = False,
     shard: ShardOpt = None,

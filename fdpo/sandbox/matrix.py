@@ -1,6 +1,6 @@
 """Records to sandbox jobs and back: the ``execution`` field of a sampled record.
 
-Covers turning a record's ``candidates`` × ``tests`` (DESIGN §2) into one job
+Covers turning a record's ``candidates`` × ``tests`` (docs/format.md) into one job
 per distinct candidate code (identical candidates, common at high
 temperature, run once and share their results), and writing the results back
 as ``execution``: ``outcomes[i][j]``, ``reasons[i][j]``, per-candidate

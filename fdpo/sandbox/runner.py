@@ -50,7 +50,7 @@ except ImportError:  # pragma: no cover - an interpreter built without it
 _fork, _exit, _waitpid, _kill, _killpg = os.fork, os._exit, os.waitpid, os.kill, os.killpg
 _pidfd_open, _close, _perf, _monotonic = os.pidfd_open, os.close, time.perf_counter, time.monotonic
 _pread, _getpid, _getppid, _process_time = os.pread, os.getpid, os.getppid, time.process_time
-_exec, _compile, _setrlimit = builtins.exec, builtins.compile, resource.setrlimit
+_exec, _compile, _setrlimit, _alarm = builtins.exec, builtins.compile, resource.setrlimit, signal.alarm
 _POLLIN, _RLIMIT_CPU = select.POLLIN, resource.RLIMIT_CPU
 _REASON_CHARS = 300
 PROBE_DIGEST_CHARS = 16
@@ -246,7 +246,7 @@ def _run_tests(s: Session, namespace: dict) -> None:
     board, tests, timeouts = s.board, s.tests, s.timeouts
     mem, offsets, probes = board.map, board.offsets, _probe_flags(tests)
     waits = [t * 1000 for t in timeouts]
-    fork = plain_fork()
+    fork, test_main = plain_fork(), _test_main
     last_pid = _open_last_pid()
     poller = select.poll()
     register, unregister, wait = poller.register, poller.unregister, poller.poll
@@ -263,9 +263,9 @@ def _run_tests(s: Session, namespace: dict) -> None:
         pid = fork()
         if pid == 0:
             try:
-                _test_main(namespace, code, mem, offset, probes[j])
+                test_main(namespace, code, mem, offset, probes[j])
             finally:
-                _exit(70)
+                _exit(0)  # no flush: stdout is line-buffered (see prepare_worker), and a flush costs page faults
         pidfd = _pidfd_open(pid)
         if pidfd != watched:
             if watched >= 0:
@@ -285,9 +285,11 @@ def _run_tests(s: Session, namespace: dict) -> None:
 
 
 def _test_main(namespace: dict, code, mem, offset: int, probe: bool) -> None:
-    """The forked test process: run one test in the loaded namespace, leave its verdict, exit.
+    """The forked test process: run one test in the loaded namespace, leave its verdict (the caller exits).
 
-    Lean on purpose: each object it touches costs a copied page. A pass is one write.
+    Lean on purpose: each object it touches costs a copied page. A pass is one
+    write. ``warm_up`` runs it in the worker first, so that no test process
+    warms up or specialises its code (a write, hence a copy, each).
     """
     start = _perf()
     try:
@@ -303,7 +305,18 @@ def _test_main(namespace: dict, code, mem, offset: int, probe: bool) -> None:
             write(mem, offset, PASS, _perf() - start, _probe_result(namespace))
         else:
             pack_record(mem, offset, 1, PASS, 0, _perf() - start)
-    _exit(0)  # no flush: stdout is line-buffered (see prepare_worker), and a flush costs page faults
+
+
+def warm_up() -> None:
+    """Run a test process's code here in the worker, on a scratch board, until CPython has specialised it."""
+    board = Board(1)
+    namespace = {"__builtins__": builtins}
+    tests = [_compile(t, "<warm-up>", "exec") for t in
+             ("assert 1", "assert 0", "assert 0, 'x'", "1 / 0", f"{PROBE_NAME} = 'x'")]
+    for _ in range(64):
+        for code in tests:
+            _test_main(namespace, code, board.map, board.offsets[0], PROBE_NAME in code.co_names)
+    board.close()
 
 
 # ---------------------------------------------------------------- a fork per candidate (batch)
@@ -400,9 +413,10 @@ def _batch_main(namespace: dict, tests: list, first: int, mem, offsets, probes, 
                 cpu_hard: int, parent: int) -> None:
     """The batch process: run the tests from ``first`` on, one after the other, each with its own verdict.
 
-    After each test the candidate's top-level names are put back; after a test
-    that started a process or a thread (the namespace's last PID moved: they
-    could still be running) it ends itself, and a fresh fork runs the rest.
+    After each test the candidate's top-level names are put back and a pending
+    alarm is cancelled; after a test that started a process or a thread (the
+    namespace's last PID moved: they could still be running) it ends itself,
+    and a fresh fork runs the rest.
     """
     isolation.prctl(isolation.PR_SET_PDEATHSIG, signal.SIGKILL)  # never outlive the candidate process
     if _getppid() != parent:
@@ -437,6 +451,7 @@ def _batch_main(namespace: dict, tests: list, first: int, mem, offsets, probes, 
                 pack_record(mem, offset, 1, PASS, 0, _perf() - start)
         namespace.clear()
         namespace.update(names)
+        _alarm(0)  # an alarm a test left set would end the batch in a later test
         now = _last_pid(last_pid)
         if now is None or now != mark:
             _exit(RESTART)
@@ -525,7 +540,10 @@ def _hard_exit(code=None) -> None:
 
 def describe(exc: BaseException) -> str:
     """``Type: message``, one line, at most a few hundred characters, whatever the exception holds."""
-    name = type(exc).__name__
+    kind = type(exc)
+    if kind is AssertionError and not exc.args:
+        return "AssertionError"  # a bare ``assert`` failing, the commonest verdict: spared the rest
+    name = kind.__name__
     try:
         message = str(exc)
     except BaseException:  # noqa: BLE001 - a hostile __str__

@@ -71,7 +71,9 @@ def main() -> None:
 
 
 def _warm_up() -> None:
-    """Use the compiler and the board once here, so no candidate process pays (and copies) their first use."""
+    """Use the compiler, the board and a test's code here, so no candidate or test process pays (and copies)
+    their first use."""
+    runner.warm_up()
     namespace: dict = {}
     exec(compile("def f(x: int) -> int:\n    return x + 1\nassert f(1) == 2\n", "<warm-up>", "exec"), namespace)
     board = supervisor.Board(1)
