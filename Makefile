@@ -28,7 +28,7 @@ test-fast: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/fdpo demo --out demo-out
 
-# The numbers of docs/results.md: the demo over 3 seeds plus ablations (~20 minutes on 2 cores).
+# The numbers of docs/results.md: the demo over 3 seeds plus ablations (~50 minutes on 2 cores).
 results: $(STAMP)
 	$(PY) bench/results.py --seeds 0 1 2 --out results-out
 

@@ -1,6 +1,6 @@
 """`fdpo demo` end to end: real stage processes on the built-in model, on a slice of the bundled sets.
 
-The full demo (66 problems, 154 held-out, 8 epochs) is what `make demo` runs; this runs the
+The full demo (330 problems, 154 held-out, 8 epochs) is what `make demo` runs; this runs the
 same command on the first 10 demo problems and 14 evaluation problems with one epoch, and
 checks every artifact, the summary, and the hidden-test check of the pairs against an
 independent run of those tests.

@@ -180,7 +180,7 @@ def _summarise(out: Path, steps: Steps, reports: list[Path], pairs: int, audit: 
     summary = {"pass@1": scores, "pairs": pairs, **labels, "seconds": steps.seconds}
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     console.print(f"artifacts in {out}/ (summary.json, pass-at-1.png, every stage's JSONL, both checkpoints)")
-    console.print("over 3 seeds, with ablations and why the gains are small on this model: docs/results.md")
+    console.print("over 3 seeds, with ablations and the paper's labels for comparison: docs/results.md")
 
 
 def _pct(value: float | None) -> str:
