@@ -285,7 +285,8 @@ def _run_tests(s: Session, namespace: dict) -> None:
 
 
 def _test_main(namespace: dict, code, mem, offset: int, probe: bool) -> None:
-    """The forked test process: run one test in the loaded namespace, leave its verdict (the caller exits).
+    """Run one test in the loaded namespace and leave its verdict: a forked test process's whole
+    work (the caller exits), or one step of a batch.
 
     Lean on purpose: each object it touches costs a copied page. A pass is one
     write. ``warm_up`` runs it in the worker first, so that no test process
@@ -435,20 +436,7 @@ def _batch_main(namespace: dict, tests: list, first: int, mem, offsets, probes, 
         if need > soft:  # the CPU time of the tests before counts against this process's limit
             soft = min(math.ceil(need), cpu_hard)
             _setrlimit(_RLIMIT_CPU, (soft, cpu_hard))
-        start = _perf()
-        try:
-            _exec(code, namespace)
-        except AssertionError as exc:
-            write(mem, offset, FAIL, _perf() - start, describe(exc))
-        except SystemExit as exc:
-            write(mem, offset, CRASH, _perf() - start, describe(exc))
-        except BaseException as exc:  # noqa: BLE001 - every other exception is the test's error
-            write(mem, offset, ERROR, _perf() - start, describe(exc))
-        else:
-            if probes[j]:
-                write(mem, offset, PASS, _perf() - start, _probe_result(namespace))
-            else:
-                pack_record(mem, offset, 1, PASS, 0, _perf() - start)
+        _test_main(namespace, code, mem, offset, probes[j])
         namespace.clear()
         namespace.update(names)
         _alarm(0)  # an alarm a test left set would end the batch in a later test
