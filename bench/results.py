@@ -12,7 +12,7 @@ seed's pairs, the variants the paper ablates:
   codedpo` over the model's own tests, the prompt's examples left out, no abstention), then the
   same locate and train — what fdpo's labels add;
 - ``oracle …``: the same candidates labelled by the problems' hidden tests instead
-  (`fdpo eval --samples` scores them), then the same locate and train — what the
+  (the demo's `fdpo audit` judged them), then the same locate and train — what the
   self-verified labels still cost.
 
 It reports how many pairs the hidden tests confirm (the demo checks that), and runs the
@@ -43,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from labelquality import without_examples  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / "fdpo" / "data"
-DEMO_SET, EVAL_SET = DATA / "tiny_demo.jsonl", DATA / "tiny_eval.jsonl"
+EVAL_SET = DATA / "tiny_eval.jsonl"
 MODEL = "builtin:tiny-coder"
 VARIANTS = {  # label -> (pairs file, extra `fdpo train` flags)
     "w=1": ("pairs", ["--w-focused", "1"]),
@@ -68,26 +68,14 @@ def fdpo(*args: str, threads: int | None = None, stdout=subprocess.DEVNULL) -> N
     subprocess.run([sys.executable, "-m", "fdpo", *args], check=True, env=env, stdout=stdout)
 
 
-def verdicts(folder: Path, name: str, programs: list[tuple[str, str]]) -> list[bool]:
-    """Hidden-test verdicts of (problem id, whole program) on the demo problems, in order."""
-    rows = [{"task_id": t, "solution": program} for t, program in programs]
-    samples = folder / f"{name}-samples.jsonl"
-    write_records(samples, rows)
-    scored = folder / f"{name}-scored.jsonl"
-    fdpo("eval", "-b", str(DEMO_SET), "--samples", str(samples), "--partial", "-o", str(scored))
-    by_task = {r["task_id"]: iter(r["samples"]) for r in read_records(scored)}
-    return [next(by_task[t])["passed"] for t, _ in programs]
+def hidden_verdicts(folder: Path) -> dict[str, dict[str, bool]]:
+    """{problem id: {candidate id: passes the hidden tests}}, from the demo's own `fdpo audit`.
 
-
-def hidden_verdicts(folder: Path, usable: list[dict]) -> dict[str, dict[str, bool]]:
-    """{problem id: {candidate id: passes the hidden tests}} for the ranked records.
-
-    A candidate is judged by the program `fdpo execute` ran (its extracted ``code``), not by the
-    raw response, whose trailing text the extraction drops.
+    The audit judged each candidate by the program `fdpo execute` ran (its ``code``); a
+    candidate without code (null) did not load and counts as wrong.
     """
-    programs = [(r["id"], c.get("code") or r["prompt"] + c["response"]) for r in usable for c in r["candidates"]]
-    passed = iter(verdicts(folder, "candidates", programs))
-    return {r["id"]: {c["id"]: next(passed) for c in r["candidates"]} for r in usable}
+    return {r["id"]: {c["id"]: bool(t) for c, t in zip(r["candidates"], r["audit"]["truth"])}
+            for r in read_records(folder / "audited.jsonl") if "candidates" in r and not r.get("error")}
 
 
 def truth_tests(folder: Path, usable: list[dict], right: dict[str, dict[str, bool]]) -> dict[str, int]:
@@ -170,7 +158,7 @@ def run_seed(out: Path, seed: int, jobs: int, epochs: str) -> dict:
         fdpo("demo", "--out", str(folder), "--seed", str(seed), "--epochs", epochs, stdout=None)
     summary = json.loads((folder / "summary.json").read_text())
     usable = [r for r in read_records(folder / "ranked.jsonl") if "candidates" in r and not r.get("error")]
-    right = hidden_verdicts(folder, usable)
+    right = hidden_verdicts(folder)
     oracle_pairs(folder, usable, right)
     paper_pairs(folder)
     locate(folder, "ranked", "pairs-10", 10)

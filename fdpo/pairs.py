@@ -22,9 +22,9 @@ from fdpo.stage import occurrence
 Record = dict[str, Any]
 
 LAMBDA = 1.0
-# Records whose ``ranking.confidence`` is below this give no pair (``--min-confidence``).
-# 0.0 turns abstention off; to be tuned against hidden-label results.
-#: Measured in docs/rank.md: the top behaviour must beat the runner-up by 1 candidate in 10 (2 in 20).
+#: Records whose ``ranking.confidence`` is below this give no pair (``--min-confidence``; 0 turns
+#: abstention off). Chosen on the benchmarks of docs/rank.md: with `fdpo rank`'s default the
+#: correct group must lead the runner-up by 1 candidate in 10 (2 in 20).
 MIN_CONFIDENCE = 0.05
 
 

@@ -19,11 +19,10 @@ from typing import Any
 import numpy as np
 
 from fdpo.rankmethods import CLUSTER_METHODS, DEFAULT_METHOD, METHODS
+from fdpo.sandbox.limits import LOAD_STATUSES, STATUSES
 
 Record = dict[str, Any]
 
-OUTCOMES = ("pass", "fail", "error", "timeout", "crash")  # fdpo.sandbox.limits.STATUSES
-LOADS = ("ok", "error", "timeout", "crash")
 PROMPT_SOURCE = "prompt"  # fdpo.examples.SOURCE, not imported so that ranking stays light
 DAMPING = 0.85
 MAX_ITER = 100
@@ -75,10 +74,10 @@ def pass_matrix(record: Record) -> PassMatrix:
     load = execution.get("load") or ["ok"] * n
     if len(load) != n:
         raise ValueError(f"execution.load has {len(load)} entries for {n} candidates")
-    unknown = [s for row in outcomes for s in row if s not in OUTCOMES] + [s for s in load if s not in LOADS]
+    unknown = [s for row in outcomes for s in row if s not in STATUSES] + [s for s in load if s not in LOAD_STATUSES]
     if unknown:
         raise ValueError(f"unknown outcome {unknown[0]!r} in execution "
-                         f"(outcomes are {', '.join(OUTCOMES)}; load is {', '.join(LOADS)})")
+                         f"(outcomes are {', '.join(STATUSES)}; load is {', '.join(LOAD_STATUSES)})")
     loaded = [status == "ok" for status in load]
     passes = np.zeros((n, m), dtype=bool)
     for i, row in enumerate(outcomes):

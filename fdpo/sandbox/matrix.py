@@ -154,7 +154,7 @@ def _probe_row(p: Plan, result: CandidateResult) -> list[str | None]:
 
 
 def _probe_value(outcome: Outcome) -> str:
-    if outcome.status == "pass" and outcome.reason:
-        return outcome.reason
-    kind = (outcome.reason or "").split(":", 1)[0]
-    return f"!{outcome.status}:{kind}" if outcome.status != "pass" else "!pass"
+    """The digest a probe reported, or ``!status:ExceptionType`` when it did not finish."""
+    if outcome.status == "pass":
+        return outcome.reason or "!pass"
+    return f"!{outcome.status}:{(outcome.reason or '').split(':', 1)[0]}"
