@@ -3,6 +3,8 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.fdpo-installed
+# The HumanEval+ / MBPP+ release files the tests read: the workspace's copy beside the clone
+# unless FDPO_DATA_DIR says otherwise (fdpo itself also looks in its cache; docs/eval.md).
 export FDPO_DATA_DIR ?= $(abspath ../shared/data)
 export TOKENIZERS_PARALLELISM ?= false
 
@@ -33,12 +35,12 @@ results: $(STAMP)
 	$(PY) bench/results.py --seeds 0 1 2 --out results-out
 
 docs: $(STAMP)
-	$(PY) -m fdpo.docgen > docs/cli.md
+	$(PY) -m tools.docgen > docs/cli.md
 
 # Rebuilds the built-in model and its data sets from the seed, and checks them
-# bit-for-bit against the shipped files (fdpo/tinycoder/manifest.json).
+# bit-for-bit against the shipped files (tools/tinycoder/manifest.json).
 tiny-coder: $(STAMP)
-	$(PY) -m fdpo.tinycoder.build --out fdpo/builtin/tiny-coder --data-dir fdpo/data --seed 0
+	$(PY) -m tools.tinycoder.build --out fdpo/builtin/tiny-coder --data-dir fdpo/data --seed 0
 
 clean:
 	rm -rf $(VENV) demo-out results-out .pytest_cache

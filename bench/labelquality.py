@@ -13,8 +13,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from fdpo.pairs import MIN_CONFIDENCE, locate_record
-from fdpo.ranking import DEFAULT_METHOD, METHODS, rank_record
+from fdpo.locating.pairs import MIN_CONFIDENCE, locate_record
+from fdpo.ranking.methods import DEFAULT_METHOD, METHODS
+from fdpo.ranking.scoring import rank_record
 
 PAIRS_PER_PROBLEM = 3
 

@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from mutants import humaneval, mutants  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # tools/ (tools.randmodel): the repository's, not installed with fdpo
 FDPO = [str(Path(sys.executable).with_name("fdpo"))]
 PASSTHROUGH = (
     "import sys, orjson\n"
@@ -104,9 +105,9 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=5000)
     args = parser.parse_args()
 
-    from fdpo.pairs import locate_record
-    from fdpo.randmodel import build_tokenizer, default_corpus
-    from fdpo.ranking import rank_record
+    from fdpo.locating.pairs import locate_record
+    from fdpo.ranking.scoring import rank_record
+    from tools.randmodel import build_tokenizer, default_corpus
 
     records = make_records(args.records)
     sample = records[:1000]

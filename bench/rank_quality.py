@@ -8,7 +8,7 @@ A realistic stand-in for self-generated data, built from HumanEval+ (v0.1.10):
   `assert f(*x) == <literal>` on HumanEval+ inputs: the literal is the canonical
   solution's output (a right test) or a mutant's differing output (a wrong test,
   wrong the way a model's own tests are wrong); plus the prompt's own examples,
-  which `fdpo execute` adds (`fdpo.examples`);
+  which `fdpo execute` adds (`fdpo.execution.examples`);
 - hidden truth: a candidate is truly correct when it agrees with the canonical
   solution on every base input and up to 15 HumanEval+ inputs.
 
@@ -36,17 +36,16 @@ import os
 import random
 import sys
 import time
-from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from labelquality import evaluate, table, without_examples  # noqa: E402
 from mutants import mutants  # noqa: E402
 
-from fdpo.examples import prompt_tests  # noqa: E402
-from fdpo.pairs import locate_record  # noqa: E402
-from fdpo.phi import PhiStats  # noqa: E402
-from fdpo.ranking import rank_record  # noqa: E402
+from fdpo.execution.examples import prompt_tests  # noqa: E402
+from fdpo.locating.pairs import locate_record  # noqa: E402
+from fdpo.locating.phi import PhiStats  # noqa: E402
+from fdpo.ranking.scoring import rank_record  # noqa: E402
 
 DATA = Path(os.environ.get("FDPO_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
 POOL_TESTS = 10  # right tests and wrong tests executed per problem (each)
@@ -141,8 +140,8 @@ def execute(pools: list[dict], jobs: int, seed: int) -> list[dict]:
     """The pools that have enough tests, each with ``execution`` (outcomes and probes) of responses × (the
     prompt's examples + visible tests), run the way `fdpo execute` runs them, and ``truly_correct`` per response
     (from the hidden tests)."""
+    from fdpo.execution.matrix import execute as run_records, execution_field
     from fdpo.sandbox import Executor, Limits
-    from fdpo.sandbox.matrix import execute as run_records, execution_field
 
     rng = random.Random(seed)
     limits = Limits(timeout=1.0, load_timeout=2.0)

@@ -1,7 +1,7 @@
 """Sampling throughput: the vLLM backend against the transformers backend, same run.
 
 Both backends sample the same HumanEval prompts n times each (completion style, the
-paper's n = 10) from the same random-weight Qwen2 model, through ``fdpo.backends``
+paper's n = 10) from the same random-weight Qwen2 model, through ``fdpo.sampling.backends``
 exactly as ``fdpo sample`` calls them (each backend's default batch size). Reported:
 generated tokens per second of each (best of --repeats timed passes after one warm-up
 call), engine start-up time, and the ratio vLLM / transformers. Both get the same
@@ -19,6 +19,9 @@ import os
 import sys
 import tempfile
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tools/ (tools.randmodel): not installed with fdpo
 
 
 def parse_args() -> argparse.Namespace:
@@ -43,7 +46,7 @@ def prompts(count: int) -> list[str]:
 
 def measure(backend, texts: list[str], args) -> dict:
     """Best tokens/s over ``args.repeats`` passes of the whole prompt set."""
-    from fdpo.extract import CODE_STOPS
+    from fdpo.sampling.extract import CODE_STOPS
 
     size = backend.default_batch_size
     backend.generate(texts[:1], n=args.n, temperature=args.temperature, max_tokens=8, seed=0)  # warm-up
@@ -60,7 +63,7 @@ def measure(backend, texts: list[str], args) -> dict:
 
 
 def run_backend(name: str, model: str, texts: list[str], args) -> dict:
-    from fdpo.backends import load_backend
+    from fdpo.sampling.backends import load_backend
 
     start = time.perf_counter()
     backend = load_backend(model, name)
@@ -81,7 +84,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         model = args.model
         if model is None:
-            from fdpo.randmodel import build_random_model
+            from tools.randmodel import build_random_model
 
             model = str(build_random_model(tmp, hidden_size=args.hidden, num_layers=args.layers,
                                            intermediate_size=args.hidden * 8 // 3))

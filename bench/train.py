@@ -35,6 +35,8 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tools/ (tools.randmodel): not installed with fdpo
+
 SWAPS = [("<=", ">"), (">=", "<"), ("==", "!="), ("!=", "=="), (" < ", " > "), (" > ", " < "), (" + ", " - "),
          (" - ", " + "), (" * ", " + "), ("True", "False"), ("False", "True"), (" and ", " or "), (" or ", " and ")]
 
@@ -51,7 +53,7 @@ def mutate(code: str) -> str | None:
 
 
 def spans(chosen: str, rejected: str) -> dict:
-    from fdpo.spans import char_cut
+    from fdpo.locating.spans import char_cut
 
     cut = char_cut(chosen, rejected)
     return {"chosen": cut.spans(len(chosen)), "rejected": cut.spans(len(rejected))}
@@ -180,7 +182,7 @@ def main() -> None:
         return run_one(a)
 
     from fdpo.jsonl import write_records
-    from fdpo.randmodel import build_random_model
+    from tools.randmodel import build_random_model
 
     work = Path(tempfile.mkdtemp(prefix="fdpo-bench-train-"))
     model = str(build_random_model(work / "model", hidden_size=192, num_layers=3, intermediate_size=512,

@@ -33,8 +33,11 @@ from typing import Any
 
 import orjson
 
-from fdpo.errors import FdpoError, debug
+from fdpo.errors import FdpoError, record_error
+from fdpo.evaluation import expected
 from fdpo.evaluation.datasets import Benchmark, Task, evalplus_task, humaneval_task, load_benchmark
+from fdpo.evaluation.scoring import build_run, verdict
+from fdpo.sandbox import Executor, Limits
 
 Record = dict[str, Any]
 FROM_RECORD = "record"  # ``audit.benchmark`` when the hidden tests are the record's own fields
@@ -104,9 +107,6 @@ class HiddenTests:
             return Hidden(bench, task)
         key = (bench.digest, task.task_id)
         if key not in self._expected:
-            from fdpo.evaluation import expected
-            from fdpo.sandbox import Executor, Limits
-
             if self._measurer is None:  # its own pool: this may run while the judging pool is busy
                 self._measurer = Executor(jobs=self.jobs, limits=Limits(memory_mb=self.memory_mb)).__enter__()
             self._expected[key] = expected.load(bench, [task], self._measurer)[task.task_id]
@@ -139,8 +139,6 @@ def reusable(record: Record) -> bool:
 
 
 def _plan(record: Record, hidden: Hidden) -> _Job:
-    from fdpo.evaluation.scoring import build_run
-
     programs: dict[str, int] = {}
     code_of = []
     for candidate in record["candidates"]:
@@ -151,8 +149,6 @@ def _plan(record: Record, hidden: Hidden) -> _Job:
 
 
 def _audit_field(job: _Job) -> dict[str, Any]:
-    from fdpo.evaluation.scoring import verdict
-
     plus = job.hidden.bench.plus
     verdicts = [verdict(result, run.splits, plus) for run, result in zip(job.runs, job.results)]
     picked = [verdicts[k] if k >= 0 else None for k in job.code_of]
@@ -173,8 +169,6 @@ def audit_stream(records: Iterable[Record], hidden: HiddenTests, executor, *,
     tests`` (``audit.truth`` is null, ``audit.reason`` says why), ``error`` (the record
     gets an ``error``) or ``upstream error`` (passed on untouched).
     """
-    from fdpo.stage import error_text
-
     def items():
         for record in records:
             if record.get("error"):
@@ -189,12 +183,8 @@ def audit_stream(records: Iterable[Record], hidden: HiddenTests, executor, *,
             try:
                 found = hidden.find(record)
                 job = _plan(record, found) if isinstance(found, Hidden) else None
-            except FdpoError:
-                raise
             except Exception as exc:  # noqa: BLE001 - a record's failure is data
-                if debug():
-                    raise
-                yield ({**record, "error": f"audit: {error_text(exc)}"}, "error"), None
+                yield ({**record, "error": f"audit: {record_error(exc)}"}, "error"), None
                 continue
             if job is None:
                 audit = {"benchmark": hidden.name, "task_id": None, "truth": None, "outcomes": None, "reason": found}
@@ -224,8 +214,6 @@ def judge_records(records: Iterable[Record], benchmark: str | None = None, *, jo
     at once (default: the cores). Records with ``audit.truth`` already are kept unless
     ``rejudge``.
     """
-    from fdpo.sandbox import Executor, Limits
-
     hidden = HiddenTests(benchmark, jobs=jobs, memory_mb=memory_mb)
     try:
         with Executor(jobs=jobs, limits=Limits(memory_mb=memory_mb)) as executor:

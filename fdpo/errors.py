@@ -8,6 +8,8 @@ except ``UsageError``, for a command line that is well-formed but cannot work
 (the same file as input and output), which exits 2 with the same one line.
 An interrupted run (SIGINT, or SIGTERM, which the decorator turns into the
 same ``KeyboardInterrupt``) says how to continue it and exits 130 (143 for SIGTERM).
+Also the one rule for a failure inside a stage (``record_error``): it is the
+record's ``error`` unless it ``ends_the_run``.
 """
 
 from __future__ import annotations
@@ -40,6 +42,24 @@ CONTINUE = {"synth": None, "select": None, "demo": None,
 
 def debug() -> bool:
     return os.environ.get("FDPO_DEBUG", "") not in ("", "0")
+
+
+def error_text(exc: BaseException, limit: int = 500) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def ends_the_run(exc: Exception) -> bool:
+    """Whether ``exc`` must stop the run rather than become one record's ``error``: an
+    ``FdpoError`` (a server down, a bad flag), or anything under ``FDPO_DEBUG`` (to see the traceback)."""
+    return isinstance(exc, FdpoError) or debug()
+
+
+def record_error(exc: Exception) -> str:
+    """The ``error`` text of a record that ``exc`` failed; raises ``exc`` again when it ``ends_the_run``."""
+    if ends_the_run(exc):
+        raise exc
+    return error_text(exc)
 
 
 def report(command: str, message: str) -> None:

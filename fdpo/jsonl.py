@@ -10,6 +10,7 @@ does with records (see ``fdpo.stage``).
 from __future__ import annotations
 
 import io
+import json
 import os
 import stat
 import sys
@@ -22,6 +23,7 @@ from typing import IO, Any
 
 import orjson
 
+from fdpo.console import warn
 from fdpo.errors import FdpoError
 
 Record = dict[str, Any]
@@ -86,8 +88,6 @@ def dumps(record: Record) -> bytes:
         return orjson.dumps(record, option=_DUMP_OPTS)
     except TypeError:
         # NaN/inf or huge ints: fall back to the stdlib, which writes them as text.
-        import json
-
         return (json.dumps(record, ensure_ascii=False, default=str) + "\n").encode()
 
 
@@ -214,8 +214,6 @@ class Sink:
             good_end = keys_at[-1][1] if keys_at else 0
         if good_end < len(data):
             if cut is not None:
-                from fdpo.console import warn
-
                 warn(f"--resume: cut off line {cut} of {self.path}, a partial record left by an interrupted run")
             with self.path.open("r+b") as f:
                 f.truncate(good_end)
@@ -257,8 +255,6 @@ class Sink:
         elif self.written == 0:
             self._partial.unlink(missing_ok=True)
         else:
-            from fdpo.console import warn
-
             warn(f"{self.path} is left as it was; the {self.written} records this run wrote before it failed "
                  f"are in {self._partial}")
 

@@ -2,9 +2,9 @@
 
 Covers the JSONL plumbing options every stage takes (input, ``-o``, ``--resume``,
 ``--shard``, ``--skip-invalid``) and ``--model``, the checks every command puts on
-its flag values (a bad value exits 2 with one line, before anything loads), and the
-generation flags that sample and eval share. Stage-specific options live with their
-command.
+its flag values (a bad value exits 2 with one line, before anything loads), the
+engine flags of every command that loads a model and the sandbox flags of every
+command that runs code. Stage-specific options live with their command.
 """
 
 from __future__ import annotations
@@ -146,7 +146,56 @@ style_name = one_of("auto", "completion", "chat")
 #: Seconds a test (or a program's input) may run, at most: an hour.
 MAX_SECONDS = 3600.0
 
-# Generation flags that sample and eval share.
+# --- Engine flags: every command that loads a model (sample, synth, eval) --------------
+# The defaults that differ by command (temperature, max tokens) stay with the command.
+MaybeModelOpt = Annotated[
+    Optional[str],
+    typer.Option("--model", "-m", help="Hugging Face model folder or hub name, or a built-in model such as "
+                 "builtin:tiny-coder.", show_default=False),
+]
+BackendOpt = Annotated[
+    Optional[str],
+    typer.Option(callback=backend_name, help="vllm, transformers or openai. [default: vllm when a GPU and vLLM are "
+                 "present, else transformers]", show_default=False),
+]
+StyleOpt = Annotated[
+    str,
+    typer.Option(callback=style_name, help="auto (chat when the model has a chat template), completion (the prompt "
+                 "is continued) or chat (the prompt is a user message in the model's chat template)."),
+]
 TemperatureOpt = Annotated[float, typer.Option(callback=non_negative, help="Sampling temperature; 0 is greedy.")]
 TopPOpt = Annotated[float, typer.Option("--top-p", callback=probability, help="Nucleus sampling mass.")]
+MaxTokensOpt = Annotated[int, typer.Option("--max-tokens", callback=at_least(1), help="Most tokens per generation.")]
+SeedOpt = Annotated[Optional[int], typer.Option(help="Seed for reproducible samples.", show_default=False)]
+BatchSizeOpt = Annotated[
+    Optional[int],
+    typer.Option("--batch-size", callback=at_least(1), help="Problems (synth: seeds) per engine call. [default: vllm 256, "
+                 "transformers 8, openai 64]", show_default=False),
+]
+BaseUrlOpt = Annotated[
+    Optional[str],
+    typer.Option("--base-url", help="openai: server URL ending in /v1. [default: $OPENAI_BASE_URL or "
+                 "http://127.0.0.1:8000/v1]", show_default=False),
+]
+ApiKeyEnvOpt = Annotated[
+    Optional[str],
+    typer.Option("--api-key-env", help="openai: environment variable holding the API key. [default: OPENAI_API_KEY, "
+                 "optional]", show_default=False),
+]
+ConcurrencyOpt = Annotated[int, typer.Option(callback=at_least(1), help="openai: most requests in flight.")]
+TensorParallelOpt = Annotated[
+    int, typer.Option("--tensor-parallel-size", callback=at_least(1), help="vllm: GPUs to shard the model over.")
+]
 DtypeOpt = Annotated[str, typer.Option(callback=dtype_name, help="Weights dtype: " + ", ".join(DTYPES) + ".")]
+
+# --- Sandbox flags: every command that runs code (execute, eval, audit) ------------------
+JobsOpt = Annotated[
+    Optional[int],
+    typer.Option("--jobs", callback=at_least(1), help="Programs run in parallel. [default: the number of cores]",
+                 show_default=False),
+]
+MemoryOpt = Annotated[
+    int,
+    typer.Option("--memory-mb", "--memory", callback=at_least(16), help="Address-space limit of each program's "
+                 "process, in MB."),
+]

@@ -6,7 +6,7 @@ order), the per-problem cap, the cut at train + val pairs and the split, which
 keeps every problem whole on one side and picks the validation problems by a
 seeded hash of their key so that the choice is deterministic and unbiased by
 Diff. Does not cover reading or writing files (``fdpo.commands.select``) or
-scoring pairs (``fdpo.pairs``).
+scoring pairs (``fdpo.locating.pairs``).
 """
 
 from __future__ import annotations

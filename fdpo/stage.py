@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sized
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ from typing import Any
 from rich.progress import TextColumn
 
 from fdpo.console import console, progress
-from fdpo.errors import FdpoError, UsageError, debug
+from fdpo.errors import FdpoError, UsageError, record_error
 from fdpo.jsonl import InvalidLine, Record, Sink, count_lines, iter_lines, open_input, parse_line, repeat_key
 
 Transform = Callable[[Iterator[Record], "Summary"], Iterable[Record]]
@@ -135,9 +135,12 @@ def check_output(path: Path | str | None, option: str = "-o", *, inputs=(), fold
         raise FdpoError(f"{option} {p}: cannot write in {where} (permission denied)")
 
 
-def error_text(exc: BaseException, limit: int = 500) -> str:
-    text = f"{type(exc).__name__}: {exc}"
-    return text if len(text) <= limit else text[:limit] + "…"
+def upstream_error(record: Record, summary: Summary) -> bool:
+    """Whether ``record`` arrived with an ``error`` from an earlier stage (counted): it is passed on untouched."""
+    if not record.get("error"):
+        return False
+    summary.counts["upstream errors passed on"] += 1
+    return True
 
 
 def per_record(fn: Callable[[Record], Record | list[Record]]) -> Transform:
@@ -145,24 +148,19 @@ def per_record(fn: Callable[[Record], Record | list[Record]]) -> Transform:
 
     Records that arrive with an ``error`` from an earlier stage pass through
     untouched; an exception in ``fn`` puts an ``error`` field on the record
-    instead of stopping the stage. Both are counted.
+    instead of stopping the stage (``record_error``). Both are counted.
     """
 
     def transform(records: Iterator[Record], summary: Summary) -> Iterator[Record]:
         for record in records:
-            if record.get("error"):
-                summary.counts["upstream errors passed on"] += 1
+            if upstream_error(record, summary):
                 yield record
                 continue
             try:
                 out = fn(record)
-            except FdpoError:
-                raise
             except Exception as exc:  # noqa: BLE001 - a record's failure is data
-                if debug():
-                    raise
                 summary.errors += 1
-                yield {**record, "error": error_text(exc)}
+                yield {**record, "error": record_error(exc)}
                 continue
             yield from (out if isinstance(out, list) else [out])
 
@@ -174,80 +172,48 @@ def run_stage(
     io: StageIO,
     transform: Transform,
     *,
+    source: Iterable[Record] | None = None,
     output_key: Callable[[Record], Any] = lambda r: r.get("id"),
     grouped: bool = False,
     unit: str = "rec",
     live: tuple[str, ...] = (),
+    closing: Callable[[Summary], str] = Summary.text,
 ) -> Summary:
     """Run ``transform`` over the input stream and write its records.
 
-    ``output_key`` maps an output record back to the key of the input that
-    produced it (``problem_id`` for stages that write several lines per input,
-    which also set ``grouped`` and, for ``--resume`` to tell repeated ids
-    apart, return ``repeat_key(problem id, occurrence(input record))``).
-    ``live`` names entries of ``summary.counts`` that the transform keeps
-    current and the progress bar shows as it goes. The input is opened and the
-    output checked (``check_output``) before anything is written.
+    The input is ``io.input`` (JSONL), or ``source``: records a stage makes
+    itself (eval's benchmark problems, synth's seeds), which then get the same
+    ``--resume``, progress, sink and summary. ``output_key`` maps an output
+    record back to the key of the input that produced it (``problem_id`` for
+    stages that write several lines per input, which also set ``grouped`` and,
+    for ``--resume`` to tell repeated ids apart, return ``repeat_key(problem id,
+    occurrence(input record))``). ``live`` names entries of ``summary.counts``
+    that the transform keeps current and the progress bar shows as it goes;
+    ``closing`` writes the last line. The input is opened and the output
+    checked (``check_output``) before anything is written.
     """
     summary = Summary(name)
     start = time.perf_counter()
-    stream = open_input(io.input)
+    stream = open_input(io.input) if source is None else None
     try:
         check_output(io.output, inputs=[io.input])
         sink = Sink(io.output, resume=io.resume, key=output_key, grouped=grouped)
     except BaseException:
-        if io.input not in (None, "-"):
-            stream.close()
+        _close(stream, io)
         raise
     summary.already_done = len(sink.done)
-    total = count_lines(io.input)
+    records = _parsed(stream, io, summary) if source is None else ((f"record {i}", r) for i, r in enumerate(source, 1))
+    total = count_lines(io.input) if source is None else (len(source) if isinstance(source, Sized) else None)
     if total is not None and io.shard:
         total = (total + io.shard.count - 1) // io.shard.count
     failure: BaseException | None = None
     try:
         with progress(unit, TextColumn("[cyan]{task.fields[live]}")) as bar:
             task = bar.add_task(name, total=total, live="")
-
-            def inputs() -> Iterator[Record]:
-                position = -1
-                everywhere: Counter = Counter()  # ids over the whole input, for occurrence()
-                here: Counter = Counter()  # ids of this shard: the order of the output that --resume reads
-                for lineno, line in iter_lines(stream):
-                    try:
-                        record = parse_line(line, lineno)
-                    except InvalidLine:
-                        if not io.skip_invalid:
-                            raise
-                        summary.invalid_lines.append(lineno)
-                        continue
-                    position += 1
-                    rid = record.get("id")
-                    counted = isinstance(rid, (str, int, float))  # not None, a list, …
-                    if counted:
-                        everywhere[rid] += 1
-                    if io.shard and not io.shard.takes(position):
-                        continue
-                    n = everywhere[rid] if counted else 1
-                    if n > 1:
-                        summary.repeated += 1
-                        if rid not in summary.repeated_ids and len(summary.repeated_ids) <= 3:
-                            summary.repeated_ids.append(rid)
-                        record = Repeated(record)
-                        record.occurrence = n
-                    if io.resume:
-                        if "id" not in record:
-                            raise FdpoError(f"line {lineno}: --resume needs an 'id' on every record")
-                        if counted:
-                            here[rid] += 1
-                        if repeat_key(rid, n if grouped or not counted else here[rid]) in sink.done:
-                            bar.advance(task)
-                            continue
-                    summary.read += 1
-                    if grouped:
-                        bar.advance(task)
-                    yield record
-
-            for out in transform(inputs(), summary):
+            todo = _todo(records, io, summary, sink, grouped, skipped=lambda: bar.advance(task))
+            if grouped:
+                todo = _advancing(todo, lambda: bar.advance(task))
+            for out in transform(todo, summary):
                 sink.write(out)
                 summary.written += 1
                 if not grouped:
@@ -260,8 +226,62 @@ def run_stage(
         raise
     finally:
         sink.close(failure)
-        if stream is not None and io.input not in (None, "-"):
-            stream.close()
+        _close(stream, io)
         summary.seconds = time.perf_counter() - start
-    console.print(summary.text(), soft_wrap=True)  # one line, so it can be grepped
+    console.print(closing(summary), soft_wrap=True)  # one line, so it can be grepped
     return summary
+
+
+def _close(stream, io: StageIO) -> None:
+    if stream is not None and io.input not in (None, "-"):
+        stream.close()
+
+
+def _parsed(stream, io: StageIO, summary: Summary) -> Iterator[tuple[str, Record]]:
+    """("line N", record) for a JSONL stream; malformed lines stop the run, or with --skip-invalid are counted."""
+    for lineno, line in iter_lines(stream):
+        try:
+            yield f"line {lineno}", parse_line(line, lineno)
+        except InvalidLine:
+            if not io.skip_invalid:
+                raise
+            summary.invalid_lines.append(lineno)
+
+
+def _advancing(records: Iterator[Record], advance: Callable[[], None]) -> Iterator[Record]:
+    for record in records:
+        advance()
+        yield record
+
+
+def _todo(records: Iterator[tuple[str, Record]], io: StageIO, summary: Summary, sink: Sink, grouped: bool,
+          skipped: Callable[[], None]) -> Iterator[Record]:
+    """The records this run works on: its shard, minus what --resume finds done; repeated ids counted."""
+    position = -1
+    everywhere: Counter = Counter()  # ids over the whole input, for occurrence()
+    here: Counter = Counter()  # ids of this shard: the order of the output that --resume reads
+    for where, record in records:
+        position += 1
+        rid = record.get("id")
+        counted = isinstance(rid, (str, int, float))  # not None, a list, …
+        if counted:
+            everywhere[rid] += 1
+        if io.shard and not io.shard.takes(position):
+            continue
+        n = everywhere[rid] if counted else 1
+        if n > 1:
+            summary.repeated += 1
+            if rid not in summary.repeated_ids and len(summary.repeated_ids) <= 3:
+                summary.repeated_ids.append(rid)
+            record = Repeated(record)
+            record.occurrence = n
+        if io.resume:
+            if "id" not in record:
+                raise FdpoError(f"{where}: --resume needs an 'id' on every record")
+            if counted:
+                here[rid] += 1
+            if repeat_key(rid, n if grouped or not counted else here[rid]) in sink.done:
+                skipped()
+                continue
+        summary.read += 1
+        yield record

@@ -16,7 +16,7 @@ SHARED_DATA = Path(os.environ.get("FDPO_DATA_DIR", ROOT.parent / "shared" / "dat
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """A random-weight Qwen2 (head_dim 64) with its own small tokenizer, built once per run."""
-    from fdpo.randmodel import build_random_model
+    from tools.randmodel import build_random_model
 
     return build_random_model(tmp_path_factory.mktemp("tiny-model") / "model", seed=0)
 

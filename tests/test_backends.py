@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from fdpo.backends import Generation, load_backend
+from fdpo.sampling.backends import Generation, load_backend
 from fdpo.errors import FdpoError
 
 PROMPTS = ["def add(a, b):\n", "import json\n\n", "class Stack:\n    def push(self, x):\n"]

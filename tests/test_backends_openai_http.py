@@ -11,8 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from fdpo.backends import load_backend
-from fdpo.backends.openai import RequestError
+from fdpo.sampling.backends import load_backend
+from fdpo.sampling.backends.openai import RequestError
 from fdpo.errors import FdpoError
 
 

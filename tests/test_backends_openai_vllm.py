@@ -15,8 +15,8 @@ import urllib.request
 import pytest
 from test_sample_cli import COMMENT_LEAD_TEMPLATE, check_sampled, jsonl, problems, records_of, run_sample
 
-from fdpo.backends import load_backend
-from fdpo.backends.openai import RequestError
+from fdpo.sampling.backends import load_backend
+from fdpo.sampling.backends.openai import RequestError
 
 pytestmark = pytest.mark.slow
 

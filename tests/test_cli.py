@@ -53,6 +53,6 @@ def test_python_dash_m_and_version():
 
 
 def test_docs_cli_is_current():
-    from fdpo.docgen import render
+    from tools.docgen import render
 
     assert (ROOT / "docs" / "cli.md").read_text() == render(), "run `make docs` to regenerate docs/cli.md"

@@ -6,8 +6,8 @@ import orjson
 from typer.testing import CliRunner
 
 from fdpo.cli import app
-from fdpo.examples import examples, prompt_tests, with_prompt_tests
-from fdpo.ranking import rank_record
+from fdpo.execution.examples import examples, prompt_tests, with_prompt_tests
+from fdpo.ranking.scoring import rank_record
 from fdpo.sandbox import run_candidate
 
 PROMPT = '''def is_odd(n: int) -> bool:

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from fdpo.probes import RESULT, probe_code
+from fdpo.execution.probes import RESULT, probe_code
 from fdpo.sandbox import CandidateResult, Executor, Limits, Outcome, check_test, io_test, run_candidate
 from fdpo.sandbox.runner import PROBE_DIGEST_CHARS, PROBE_NAME
 

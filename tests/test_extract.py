@@ -6,7 +6,7 @@ import ast
 
 import pytest
 
-from fdpo.extract import (
+from fdpo.sampling.extract import (
     CODE_STOPS,
     collect_tests,
     cut_at_stops,

@@ -12,16 +12,16 @@ import tokenize
 import orjson
 import pytest
 
-from fdpo.pairs import locate_record
-from fdpo.phi import phi
-from fdpo.ranking import rank_record
-from fdpo.spans import char_cut
+from fdpo.locating.pairs import locate_record
+from fdpo.locating.phi import phi
+from fdpo.locating.spans import char_cut
+from fdpo.ranking.scoring import rank_record
 
 
 def ranked(
     responses: list[str], rows: list[str], pid: str = "p", codes: list[str] | None = None, load: list[str] | None = None
 ) -> dict:
-    """A record ranked by ``fdpo.ranking`` from pass rows such as "PPF" (``load``: each candidate's load status)."""
+    """A record ranked by ``fdpo.ranking.scoring`` from pass rows such as "PPF" (``load``: each candidate's load status)."""
     m = len(rows[0])
     record = {
         "id": pid,
@@ -393,7 +393,7 @@ def test_reject_unloaded_gives_pairs_where_every_loaded_candidate_is_correct():
 
 
 def test_min_confidence_abstains_on_records_ranked_with_low_confidence(monkeypatch):
-    import fdpo.pairs
+    import fdpo.locating.pairs
 
     record = _family()
     record["ranking"]["confidence"] = 0.3
@@ -403,7 +403,7 @@ def test_min_confidence_abstains_on_records_ranked_with_low_confidence(monkeypat
     record["ranking"]["confidence"] = -0.5  # out of range, but 0 means off
     assert locate_record(record, min_confidence=0.0)[0]
     record["ranking"]["confidence"] = 0.3
-    monkeypatch.setattr(fdpo.pairs, "MIN_CONFIDENCE", 0.9)
+    monkeypatch.setattr(fdpo.locating.pairs, "MIN_CONFIDENCE", 0.9)
     assert locate_record(record)[2] == "low confidence"
     # No confidence (ranked by an older fdpo) counts as 1.0.
     del record["ranking"]["confidence"]

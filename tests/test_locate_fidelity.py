@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from fdpo.cli import app
-from fdpo.spans import Edges, char_cut
+from fdpo.locating.spans import Edges, char_cut
 from test_locate import assert_token_aligned, assert_well_formed, one_pair, parts, python_token_edges, ranked
 
 ROOT = Path(__file__).resolve().parents[1]

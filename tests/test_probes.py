@@ -6,7 +6,7 @@ import orjson
 from typer.testing import CliRunner
 
 from fdpo.cli import app
-from fdpo.probes import probe_code
+from fdpo.execution.probes import probe_code
 from fdpo.sandbox import run_candidate
 
 

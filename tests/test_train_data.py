@@ -7,7 +7,7 @@ import json
 import pytest
 
 from fdpo.errors import FdpoError
-from fdpo.spans import char_cut
+from fdpo.locating.spans import char_cut
 from fdpo.training.config import TrainConfig, merge, read_yaml
 from fdpo.training.data import Pair, collate, encode_response, read_pairs, tokenize_pair
 from fdpo.training.weights import MID, NONE, PREFIX, SUFFIX, Weighting, token_segments

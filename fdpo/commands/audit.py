@@ -11,10 +11,15 @@ import time
 from pathlib import Path
 from typing import Annotated, Optional
 
+import orjson
 import typer
+from rich.table import Table
 
+from fdpo import __version__
+from fdpo.console import console
 from fdpo.errors import FdpoError, handle_errors
-from fdpo.options import InputArg, OutputOpt, ResumeOpt, ShardOpt, SkipInvalidOpt, stage_io
+from fdpo.jsonl import read_records, replace_file
+from fdpo.options import InputArg, JobsOpt, MemoryOpt, OutputOpt, ResumeOpt, ShardOpt, SkipInvalidOpt, stage_io
 from fdpo.stage import check_output, run_stage
 
 HELP = """Judge every candidate against hidden tests the pipeline never reads; report label precision.
@@ -51,19 +56,14 @@ def command(
     ] = None,
     report: Annotated[Optional[Path], typer.Option(help="Also write every number as JSON here.", show_default=False)] = None,
     rejudge: Annotated[bool, typer.Option("--rejudge", help="Run candidates again even where audit.truth is present.")] = False,
-    jobs: Annotated[
-        Optional[int], typer.Option(min=1, help="Programs run in parallel. [default: the number of cores]",
-                                    show_default=False)
-    ] = None,
-    memory_mb: Annotated[int, typer.Option("--memory-mb", min=16, help="Memory limit per program (EvalPlus: 4 GiB).")] = 4096,
+    jobs: JobsOpt = None,
+    memory_mb: MemoryOpt = 4096,
     resume: ResumeOpt = False,
     shard: ShardOpt = None,
     skip_invalid: SkipInvalidOpt = False,
 ) -> None:
-    from fdpo import __version__
+    # lazy: fdpo.audit and the sandbox pool (~35 ms: evaluation, urllib, email) are not loaded by `fdpo --help`
     from fdpo.audit import HiddenTests, audit_stream, label_report, slim, summary_counts
-    from fdpo.console import console
-    from fdpo.jsonl import read_records
     from fdpo.sandbox import Executor, Limits
 
     started = time.time()
@@ -98,10 +98,6 @@ def command(
         hidden.close()
     _print_table(console, result)
     if report:
-        import orjson
-
-        from fdpo.jsonl import replace_file
-
         meta = {"benchmark": hidden.name, "input": input or "-", "pairs_file": str(pairs) if pairs else None,
                 "fdpo_version": __version__, "date": time.strftime("%Y-%m-%d %H:%M:%S"),
                 "seconds": round(time.time() - started, 1)}
@@ -109,8 +105,6 @@ def command(
 
 
 def _read_pairs(path: Path) -> list[dict]:
-    from fdpo.jsonl import read_records
-
     pairs = read_records(path)
     for n, pair in enumerate(pairs, start=1):
         if not all(k in pair for k in ("problem_id", "chosen_id", "rejected_id")):
@@ -123,8 +117,6 @@ def _pct(value) -> str:
 
 
 def _print_table(console, result: dict) -> None:
-    from rich.table import Table
-
     if not result:
         return
     table = Table(title="labels vs hidden tests", title_justify="left")

@@ -19,10 +19,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.table import Table
 
+from fdpo.console import console
 from fdpo.errors import FdpoError, handle_errors
 from fdpo.jsonl import read_records
-from fdpo.options import at_least, positive
+from fdpo.models import check_model
+from fdpo.options import ModelOpt, at_least, positive
 
 HELP = """Run the whole Focused-DPO method end to end on the built-in model and data.
 
@@ -43,7 +46,7 @@ def command(
     out: Annotated[Path, typer.Option("--out", help="Folder for every stage's output, the checkpoints and the chart.")] = Path(
         "demo-out"
     ),
-    model: Annotated[str, typer.Option("--model", "-m", help="Policy to improve.")] = "builtin:tiny-coder",
+    model: ModelOpt = "builtin:tiny-coder",
     problems: Annotated[
         Path, typer.Option(help="Problems to sample on.", show_default="the bundled tiny_demo.jsonl")
     ] = DATA / "tiny_demo.jsonl",
@@ -57,8 +60,6 @@ def command(
         int, typer.Option(callback=at_least(1), help="Most tokens per generation (the built-in model's answers are short).")
     ] = 192,
 ) -> None:
-    from fdpo.models import check_model
-
     check_model(model)  # a missing or empty model folder fails before the first step
     out.mkdir(parents=True, exist_ok=True)
     steps = Steps(out)
@@ -99,8 +100,6 @@ class Steps:
         return str(self.out / f"{name}.jsonl")
 
     def run(self, label: str, args: list[str]) -> None:
-        from fdpo.console import console
-
         console.rule(f"[bold]{label}")
         console.print(f"[dim]$ fdpo {' '.join(args)}")
         start = time.perf_counter()
@@ -143,10 +142,6 @@ def _pair_labels(audit: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def _summarise(out: Path, steps: Steps, reports: list[Path], pairs: int, audit: dict[str, Any] | None) -> None:
-    from rich.table import Table
-
-    from fdpo.console import console
-
     labels = _pair_labels(audit)
     precision = labels.get("pair precision")
     caption = None if audit is None else f"pair precision {_pct(precision)} (hidden tests, fdpo audit)"

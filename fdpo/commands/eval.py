@@ -9,7 +9,6 @@ pass@k themselves (see ``fdpo.evaluation``).
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -18,17 +17,28 @@ import typer
 from fdpo.errors import UsageError, handle_errors
 from fdpo.options import (
     MAX_SECONDS,
+    ApiKeyEnvOpt,
+    BackendOpt,
+    BaseUrlOpt,
+    BatchSizeOpt,
+    ConcurrencyOpt,
     DtypeOpt,
+    JobsOpt,
+    MaxTokensOpt,
+    MaybeModelOpt,
+    MemoryOpt,
     OutputOpt,
     ResumeOpt,
+    SeedOpt,
+    StyleOpt,
     TemperatureOpt,
+    TensorParallelOpt,
     TopPOpt,
     at_least,
-    backend_name,
     between,
     positive,
-    style_name,
 )
+from fdpo.sampling.engine import Decoding, EngineOptions
 from fdpo.stage import check_output
 
 HELP = """Score a model, or solutions made elsewhere, on a code benchmark: pass@k with the unbiased estimator.
@@ -58,10 +68,7 @@ def command(
         Str, typer.Option("--benchmark", "-b", help="humaneval, humaneval+, mbpp, mbpp+, livecodebench or a JSONL FILE.",
                           show_default=False)
     ] = None,
-    model: Annotated[
-        Str, typer.Option("--model", "-m", help="Generate with this model: a folder, hub name or builtin:NAME.",
-                          show_default=False)
-    ] = None,
+    model: MaybeModelOpt = None,
     samples: Annotated[
         Optional[Path],
         typer.Option(help="Score these solutions instead: JSONL of {task_id, completion} or {task_id, solution}.",
@@ -80,23 +87,17 @@ def command(
     n: Annotated[int, typer.Option("--n", callback=at_least(1), help="Samples per problem.")] = 1,
     temperature: TemperatureOpt = 0.0,
     top_p: TopPOpt = 1.0,
-    max_tokens: Annotated[int, typer.Option("--max-tokens", callback=at_least(1), help="Most tokens per solution.")] = 768,
-    seed: Annotated[Optional[int], typer.Option(help="Seed for reproducible samples.", show_default=False)] = None,
-    backend: Annotated[Str, typer.Option(callback=backend_name,
-                                         help="vllm, transformers or openai (default: vllm on a GPU, else transformers).",
-                                         show_default=False)] = None,
-    style: Annotated[str, typer.Option(callback=style_name, help="auto, completion or chat, as in fdpo sample.")] = "auto",
+    max_tokens: MaxTokensOpt = 768,
+    seed: SeedOpt = None,
+    backend: BackendOpt = None,
+    style: StyleOpt = "auto",
     template: Annotated[Optional[Path], typer.Option(help="Template file for the prompts ({prompt}, {entry_point}).",
                                                      show_default=False)] = None,
-    batch_size: Annotated[Optional[int], typer.Option("--batch-size", callback=at_least(1),
-                                                      help="Problems per engine call (default: the backend's).",
-                                                      show_default=False)] = None,
-    base_url: Annotated[Str, typer.Option("--base-url", help="openai: server URL ending in /v1.", show_default=False)] = None,
-    api_key_env: Annotated[Str, typer.Option("--api-key-env", help="openai: environment variable with the API key.",
-                                             show_default=False)] = None,
-    tensor_parallel_size: Annotated[
-        int, typer.Option("--tensor-parallel-size", callback=at_least(1), help="vllm: GPUs to shard over.")
-    ] = 1,
+    batch_size: BatchSizeOpt = None,
+    base_url: BaseUrlOpt = None,
+    api_key_env: ApiKeyEnvOpt = None,
+    concurrency: ConcurrencyOpt = 8,
+    tensor_parallel_size: TensorParallelOpt = 1,
     dtype: DtypeOpt = "auto",
     data: Annotated[Optional[Path], typer.Option(help="livecodebench: the code_generation_lite export (file or folder).",
                                                  show_default=False)] = None,
@@ -108,13 +109,8 @@ def command(
         Optional[int], typer.Option(callback=at_least(1), help="Only the first N problems (a smoke run).", show_default=False)
     ] = None,
     partial: Annotated[bool, typer.Option("--partial", help="With --samples: score only the problems they cover.")] = False,
-    jobs: Annotated[
-        Optional[int],
-        typer.Option(callback=at_least(1), help="Programs run in parallel (default: CPU cores).", show_default=False),
-    ] = None,
-    memory_mb: Annotated[
-        int, typer.Option("--memory-mb", callback=at_least(16), help="Memory limit per program (EvalPlus: 4 GiB).")
-    ] = 4096,
+    jobs: JobsOpt = None,
+    memory_mb: MemoryOpt = 4096,
     min_time_limit: Annotated[
         float, typer.Option("--min-time-limit", callback=between(0.001, MAX_SECONDS, "a number of seconds"),
                             help="Least CPU seconds per input (EvalPlus rule).")
@@ -124,6 +120,7 @@ def command(
                             help="CPU seconds per input = factor × the canonical solution's.")
     ] = 4.0,
 ) -> None:
+    # lazy: the evaluation modules (the sandbox, datasets with urllib) are not loaded by `fdpo --help`
     if compare:
         from fdpo.evaluation.report import compare as compare_reports
 
@@ -138,24 +135,21 @@ def command(
         raise UsageError("--benchmark is required: humaneval, humaneval+, mbpp, mbpp+, livecodebench or a FILE")
     if (model is None) == (samples is None):
         raise UsageError("give either --model (generate solutions) or --samples FILE (score solutions made elsewhere)")
-    if model is not None and backend != "openai":  # a missing or empty model folder fails before any data loads
-        from fdpo.models import check_model
-
-        check_model(model)
+    engine = decoding = None
+    if model is not None:
+        engine = EngineOptions(model, backend, base_url, api_key_env, concurrency, tensor_parallel_size, dtype, seed)
+        engine.check()  # a missing or empty model folder fails before any data loads
+        decoding = Decoding(temperature, max_tokens, top_p, seed, style, batch_size)
     check_output(output, inputs=[samples, benchmark])
     check_output(report, "--report", inputs=[samples, benchmark])
     from fdpo.evaluation.run import Plan, evaluate
 
-    plan = Plan(
-        benchmark=benchmark, model=model, samples=samples, output=output, resume=resume, report=report,
-        label=label or (model if model else samples.stem), ks=parse_ks(k), n=n, temperature=temperature,
-        top_p=top_p, max_tokens=max_tokens, seed=seed, backend=backend, style=style, template=template,
-        batch_size=batch_size, base_url=base_url, api_key_env=api_key_env,
-        tensor_parallel_size=tensor_parallel_size, dtype=dtype, data=data, since=since, until=until,
-        limit=limit, partial=partial, jobs=jobs, memory_mb=memory_mb, min_time_limit=min_time_limit,
-        time_factor=time_factor, started=time.time(),
-    )
-    evaluate(plan)
+    evaluate(Plan(
+        benchmark, label or (model if model else samples.stem), parse_ks(k), engine=engine, decoding=decoding, n=n,
+        template=template, samples=samples, partial=partial, output=output, resume=resume, report=report, data=data,
+        since=since, until=until, limit=limit, jobs=jobs, memory_mb=memory_mb, min_time_limit=min_time_limit,
+        time_factor=time_factor,
+    ))
 
 
 def parse_ks(text: str) -> list[int]:

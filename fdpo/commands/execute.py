@@ -9,23 +9,25 @@ from __future__ import annotations
 
 import time
 from enum import Enum
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
+from fdpo.console import console
 from fdpo.errors import handle_errors
 from fdpo.options import (
     MAX_SECONDS,
     InputArg,
+    JobsOpt,
+    MemoryOpt,
     OutputOpt,
     ResumeOpt,
     ShardOpt,
     SkipInvalidOpt,
-    at_least,
     between,
     stage_io,
 )
-from fdpo.stage import run_stage
+from fdpo.stage import run_stage, upstream_error
 
 HELP = """Run each record's candidates against its tests in a sandbox; add the pass matrix.
 
@@ -56,13 +58,8 @@ def command(
         float, typer.Option(callback=between(0.001, MAX_SECONDS, "a number of seconds"),
                             help="Wall-clock seconds per test (also the limit for loading a candidate).")
     ] = 3.0,
-    jobs: Annotated[
-        Optional[int], typer.Option(callback=at_least(1), help="Candidates run in parallel. [default: the number of cores]",
-                                    show_default=False)
-    ] = None,
-    memory: Annotated[
-        int, typer.Option(callback=at_least(16), help="Address-space limit of each candidate process, in MB.")
-    ] = 2048,
+    jobs: JobsOpt = None,
+    memory_mb: MemoryOpt = 2048,
     probes: Annotated[
         bool, typer.Option("--probes/--no-probes", help="Also record what each candidate returns on each test's inputs "
                            "(`execution.probes`, for `fdpo rank`'s output consensus; about doubles the runs).")
@@ -81,12 +78,12 @@ def command(
     shard: ShardOpt = None,
     skip_invalid: SkipInvalidOpt = False,
 ) -> None:
-    from fdpo.console import console
+    # lazy: not loaded by `fdpo --help` (the sandbox pool and the matrix, with doctest and pdb, cost ~45 ms)
+    from fdpo.execution.matrix import execute, execution_field
     from fdpo.sandbox.limits import STATUSES, Limits
-    from fdpo.sandbox.matrix import execute, execution_field
     from fdpo.sandbox.pool import Executor
 
-    limits = Limits(timeout=timeout, memory_mb=memory)
+    limits = Limits(timeout=timeout, memory_mb=memory_mb)
 
     def transform(records, summary):
         start, done = time.perf_counter(), 0
@@ -95,8 +92,8 @@ def command(
         with Executor(jobs, limits, isolation=isolation.value) as executor:
             console.print(f"fdpo execute: sandbox: {executor.isolation}", markup=False)
             for record, plan in execute(records, executor, probes, examples):
-                if plan is None:
-                    summary.counts["upstream errors passed on"] += 1
+                if plan is None:  # it arrived with an error of its own
+                    upstream_error(record, summary)  # counts it
                     yield record
                 elif isinstance(plan, str):
                     summary.errors += 1

@@ -8,11 +8,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Optional
 
+import orjson
 import typer
 
-from fdpo.errors import FdpoError, handle_errors
+from fdpo.console import console, warn
+from fdpo.errors import FdpoError, handle_errors, record_error
+from fdpo.jsonl import replace_file
+from fdpo.locating.pairs import MIN_CONFIDENCE, locate_record, problem_key
+from fdpo.models import find_model
 from fdpo.options import InputArg, OutputOpt, ResumeOpt, ShardOpt, SkipInvalidOpt, between, non_negative, stage_io
-from fdpo.pairs import MIN_CONFIDENCE
 from fdpo.stage import check_output, run_stage
 
 HELP = """Write one line per preference pair: the shared prefix, each response's mid (the
@@ -33,8 +37,6 @@ Example: fdpo locate ranked.jsonl --tokenizer builtin:tiny-coder -o pairs.jsonl"
 
 def _tokenizer(name: str):
     """A fast Hugging Face tokenizer from a folder, hub name or ``builtin:NAME``."""
-    from fdpo.models import find_model
-
     try:
         path = find_model(name, "tokenizer")  # fails at once offline, or for a missing folder
     except FdpoError as exc:
@@ -97,14 +99,8 @@ def command(
     shard: ShardOpt = None,
     skip_invalid: SkipInvalidOpt = False,
 ) -> None:
-    import orjson
-
-    from fdpo.console import console, warn
-    from fdpo.errors import debug
-    from fdpo.jsonl import replace_file
-    from fdpo.pairs import locate_record, problem_key
-    from fdpo.stage import error_text
-    from fdpo.phi import PhiStats
+    # lazy: fdpo.locating.phi is not loaded by `fdpo --help`; only --stats needs it
+    from fdpo.locating.phi import PhiStats
 
     if paper and snap:
         raise typer.BadParameter("--paper turns snapping off; leave out --snap", param_hint="'--snap'")
@@ -135,11 +131,10 @@ def command(
                     min_confidence=min_confidence,
                 )
             except Exception as exc:  # noqa: BLE001 - one bad record must not stop the stage
-                if debug():
-                    raise
+                why = record_error(exc)
                 summary.errors += 1
                 # A ValueError says what is wrong with the record; anything else is shown with its type.
-                warn(f"record {record.get('id')!r}: {exc if isinstance(exc, ValueError) else error_text(exc)}")
+                warn(f"record {record.get('id')!r}: {exc if isinstance(exc, ValueError) else why}")
                 continue
             if reason:
                 summary.counts[f"no pair ({reason})"] += 1

@@ -11,7 +11,7 @@ import typer
 
 from fdpo.errors import handle_errors
 from fdpo.options import InputArg, OutputOpt, ResumeOpt, ShardOpt, SkipInvalidOpt, stage_io
-from fdpo.rankmethods import DEFAULT_METHOD, METHODS
+from fdpo.ranking.methods import DEFAULT_METHOD, METHODS
 from fdpo.stage import per_record, run_stage
 
 HELP = """Label each executed record's candidates `correct` / `incorrect`, with a confidence.
@@ -44,7 +44,8 @@ def command(
     shard: ShardOpt = None,
     skip_invalid: SkipInvalidOpt = False,
 ) -> None:
-    from fdpo.ranking import rank_record
+    # heavy: fdpo.ranking.scoring imports numpy; loaded only when the command runs, so `fdpo --help` stays light
+    from fdpo.ranking.scoring import rank_record
 
     def transform(records, summary):
         for out in per_record(lambda r: rank_record(r, method))(records, summary):

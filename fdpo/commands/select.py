@@ -14,7 +14,9 @@ from typing import Annotated, Optional
 
 import typer
 
+from fdpo.console import console, warn
 from fdpo.errors import handle_errors, report
+from fdpo.jsonl import Sink
 from fdpo.options import InputArg, OutputOpt, SkipInvalidOpt, stage_io
 from fdpo.stage import check_output, run_stage
 
@@ -70,8 +72,7 @@ def command(
         _usage("--train 0 --val 0 selects nothing")
     check_output(val_out, "--val-out", inputs=[input])
 
-    from fdpo.console import console, warn
-    from fdpo.jsonl import Sink
+    # lazy: fdpo.selection (and hashlib) is not loaded by `fdpo --help`
     from fdpo.selection import describe, select
 
     def transform(records, summary):

@@ -1,17 +1,41 @@
 """fdpo synth: seeds (functions and their concepts) from Python source trees, and problems from seeds.
 
-Does not cover sampling answers to the problems (``fdpo sample``).
+Covers the command line and the stage transforms (seeds as they are, or a problem
+drafted per seed, up to --max-problems, rejects to --keep-rejects), run on the
+stage driver with the seeds as its source. Does not cover mining, drafting or
+filtering (``fdpo.synth``) or sampling answers to the problems (``fdpo sample``).
 """
 
 from __future__ import annotations
 
+from collections import Counter
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from fdpo.errors import handle_errors
-from fdpo.options import DtypeOpt, OutputOpt, at_least, backend_name, non_negative, style_name
+from fdpo.errors import FdpoError, UsageError, handle_errors
+from fdpo.jsonl import Sink
+from fdpo.options import (
+    ApiKeyEnvOpt,
+    BackendOpt,
+    BaseUrlOpt,
+    BatchSizeOpt,
+    ConcurrencyOpt,
+    DtypeOpt,
+    MaxTokensOpt,
+    MaybeModelOpt,
+    OutputOpt,
+    StyleOpt,
+    TemperatureOpt,
+    TensorParallelOpt,
+    TopPOpt,
+    at_least,
+    non_negative,
+)
+from fdpo.sampling.engine import Decoding, EngineOptions
+from fdpo.stage import StageIO, check_output, run_stage
 from fdpo.synth import DEFAULT_EXCLUDE
 
 NO_ARGS_IS_HELP = True
@@ -41,34 +65,18 @@ def command(
     ],
     output: OutputOpt = None,
     seeds_only: Annotated[bool, typer.Option("--seeds-only", help="Write the seeds (code, concepts, source), no model.")] = False,
-    model: Annotated[
-        Optional[str],
-        typer.Option("--model", "-m", help="Model that writes the problems: folder, hub name or builtin:NAME.", show_default=False),
-    ] = None,
-    backend: Annotated[
-        Optional[str],
-        typer.Option(callback=backend_name,
-                     help="Generation backend: vllm, transformers or openai (default: vllm on a GPU, else transformers).",
-                     show_default=False),
-    ] = None,
-    style: Annotated[
-        str, typer.Option(callback=style_name,
-                          help="auto, chat (the template is a user message) or completion (the text is continued).")
-    ] = "auto",
-    base_url: Annotated[Optional[str], typer.Option(help="With --backend openai: the server's URL.", show_default=False)] = None,
-    api_key_env: Annotated[
-        Optional[str], typer.Option(help="With --backend openai: environment variable holding the API key.", show_default=False)
-    ] = None,
+    model: MaybeModelOpt = None,
+    backend: BackendOpt = None,
+    style: StyleOpt = "auto",
+    base_url: BaseUrlOpt = None,
+    api_key_env: ApiKeyEnvOpt = None,
     template: Annotated[
         Optional[Path], typer.Option(help="Prompt template file with {code} and {concepts}.", show_default=False)
     ] = None,
-    temperature: Annotated[float, typer.Option(callback=non_negative, help="Sampling temperature for the problems.")] = 0.8,
-    max_tokens: Annotated[int, typer.Option(callback=at_least(1), help="Longest reply, in tokens.")] = 512,
-    batch_size: Annotated[
-        Optional[int],
-        typer.Option(callback=at_least(1), help="Seeds per engine call (default: vllm 256, transformers 8, openai 64).",
-                     show_default=False),
-    ] = None,
+    temperature: TemperatureOpt = 0.8,
+    top_p: TopPOpt = 1.0,
+    max_tokens: MaxTokensOpt = 512,
+    batch_size: BatchSizeOpt = None,
     max_problems: Annotated[
         Optional[int],
         typer.Option(callback=at_least(1), help="Stop after this many problems (seeds with --seeds-only).", show_default=False),
@@ -95,101 +103,84 @@ def command(
         float, typer.Option(callback=non_negative,
                             help="Word 5-gram overlap with a HumanEval/MBPP prompt that drops a problem (>1: off).")
     ] = 0.5,
-    concurrency: Annotated[int, typer.Option(callback=at_least(1), help="openai: most requests in flight.")] = 8,
-    tensor_parallel_size: Annotated[int, typer.Option(callback=at_least(1), help="vllm: GPUs to shard the model over.")] = 1,
+    concurrency: ConcurrencyOpt = 8,
+    tensor_parallel_size: TensorParallelOpt = 1,
     dtype: DtypeOpt = "auto",
     keep_rejects: Annotated[
         Optional[Path], typer.Option(help="Also write rejected drafts, with the reply and the reason, to this file.", show_default=False)
     ] = None,
 ) -> None:
-    import time
-    from collections import Counter
-
-    from fdpo.console import console
-    from fdpo.errors import FdpoError, UsageError
-    from fdpo.models import check_model
-    from fdpo.stage import check_output
+    # The synth engine parses with tree-sitter: imported here, so `fdpo --help` stays light.
     from fdpo.synth.dedup import NearDuplicateIndex
-    from fdpo.synth.pipeline import seed_stream, summary_text
+    from fdpo.synth.pipeline import Drafting, seed_stream, summary_text
+    from fdpo.synth.problems import load_template
     from fdpo.synth.seeds import SeedRules, find_files
 
     if seeds_only == (model is not None):
         raise UsageError("give --model to write problems, or --seeds-only to write the seeds")
     if min_lines > max_lines:
         raise UsageError(f"--min-lines {min_lines} is more than --max-lines {max_lines}")
-    if model is not None and backend != "openai":  # a missing or empty model folder fails before any mining
-        check_model(model)
+    engine = EngineOptions(model, backend, base_url, api_key_env, concurrency, tensor_parallel_size, dtype, seed)
+    if model is not None:
+        engine.check()  # a missing or empty model folder fails before any mining
     check_output(output, inputs=paths)
     check_output(keep_rejects, "--keep-rejects", inputs=paths)
-    start = time.perf_counter()
     files = find_files(paths, tuple(exclude) if exclude else DEFAULT_EXCLUDE)
     if not files:
         raise FdpoError("no Python files under " + ", ".join(paths))
     counts: Counter = Counter()
-    rules = SeedRules(min_lines, max_lines)
-
-    def seeds(on_file):
-        dedup = NearDuplicateIndex(dedup_threshold)
-        return seed_stream(files, rules, counts, seed=seed, jobs=jobs, per_file=per_file, dedup=dedup, on_file=on_file)
-
+    seeds = seed_stream(files, SeedRules(min_lines, max_lines), counts, seed=seed, jobs=jobs, per_file=per_file,
+                        dedup=NearDuplicateIndex(dedup_threshold))
     if seeds_only:
-        _write_seeds(seeds, len(files), counts, output, max_problems)
+        transform = _seeds(counts, max_problems)
     else:
-        from fdpo.backends import load_backend
-
-        drafting = _drafting(template, temperature, max_tokens, seed, model)
+        decoding = Decoding(temperature, max_tokens, top_p, seed, style, batch_size)
+        meta = {"model": model, "temperature": temperature, "top_p": top_p, "max_tokens": max_tokens, "seed": seed}
+        drafting = Drafting(load_template(template), decoding, meta)
         filters = _filters(dedup_threshold, decontam_threshold)
-        with load_backend(
-            model, backend, base_url=base_url, api_key_env=api_key_env, seed=seed,
-            tensor_parallel_size=tensor_parallel_size, dtype=dtype, concurrency=concurrency,
-        ) as engine:
-            drafting.chat = engine.is_chat_model if style == "auto" else style == "chat"
-            drafting.batch_size = batch_size or engine.default_batch_size
-            drafting.meta.update(backend=engine.name, style="chat" if drafting.chat else "completion")
-            _write_problems(seeds, len(files), counts, output, max_problems, engine, drafting, filters, keep_rejects)
-    console.print(summary_text(counts, time.perf_counter() - start, problems=not seeds_only))
+        transform = _problems(counts, max_problems, engine, drafting, filters, keep_rejects)
+    run_stage("synth", StageIO(output=output), transform, source=seeds, unit="seed", live=("seeds",),
+              closing=lambda summary: summary_text(counts, summary.seconds, problems=not seeds_only))
 
 
-def _write_seeds(seeds, files: int, counts, output, max_problems) -> None:
-    from fdpo.jsonl import Sink
+def _seeds(counts: Counter, max_problems: int | None):
+    """The transform of --seeds-only: the seeds themselves, up to --max-problems."""
 
-    with Sink(output) as sink, _progress(files) as tick:  # a failed run leaves an existing -o FILE as it was
-        for record in seeds(tick.file):
-            sink.write(record)
+    def transform(records, summary):
+        summary.counts = counts  # the seed stream counts files, functions and skips into it
+        for record in records:
             counts["written"] += 1
-            tick.status(counts)
+            yield record
             if counts["written"] == max_problems:
-                break
+                return
+
+    return transform
 
 
-def _write_problems(seeds, files: int, counts, output, max_problems, engine, drafting, filters, keep_rejects) -> None:
-    from fdpo.jsonl import Sink
+def _problems(counts: Counter, max_problems: int | None, engine: EngineOptions, drafting, filters, keep_rejects):
+    """The transform that drafts a problem per seed; rejects go to --keep-rejects when given."""
+    # heavy: the pipeline parses with tree-sitter, so `fdpo --help` does not import it
     from fdpo.synth.pipeline import draft_problems
 
-    from contextlib import nullcontext
+    def transform(records, summary):
+        summary.counts = counts  # the seed stream and the drafts count into it
+        with engine.start() as backend, Sink(keep_rejects) if keep_rejects else nullcontext() as rejects:
+            drafting.decoding.fit(backend)
+            drafting.meta.update(backend=backend.name, style=drafting.decoding.style)
+            for record, accepted in draft_problems(records, backend, drafting, filters, counts):
+                if accepted:
+                    counts["written"] += 1
+                    yield record
+                    if counts["written"] == max_problems:
+                        return
+                elif rejects is not None:
+                    rejects.write(record)
 
-    with Sink(output) as sink, Sink(keep_rejects) if keep_rejects else nullcontext() as rejects, _progress(files) as tick:
-        for record, accepted in draft_problems(seeds(tick.file), engine, drafting, filters, counts):
-            if accepted:
-                sink.write(record)
-                counts["written"] += 1
-            elif rejects is not None:
-                rejects.write(record)
-            tick.status(counts)
-            if counts["written"] == max_problems:
-                break
-
-
-def _drafting(template, temperature, max_tokens, seed, model):
-    from fdpo.synth.pipeline import Drafting
-    from fdpo.synth.problems import load_template
-
-    meta = {"model": model, "temperature": temperature, "max_tokens": max_tokens, "seed": seed}
-    return Drafting(load_template(template), temperature, max_tokens, seed=seed, meta=meta)
+    return transform
 
 
 def _filters(dedup_threshold: float, decontam_threshold: float):
-    from fdpo.errors import FdpoError
+    # heavy: the pipeline parses with tree-sitter, so `fdpo --help` does not import it
     from fdpo.synth.decontam import Decontaminator, load_prompts
     from fdpo.synth.dedup import NearDuplicateIndex
     from fdpo.synth.pipeline import Filters
@@ -201,30 +192,3 @@ def _filters(dedup_threshold: float, decontam_threshold: float):
         except FdpoError as exc:
             raise FdpoError(f"decontamination needs the benchmark prompts: {exc} (--decontam-threshold 2 turns it off)") from None
     return Filters(NearDuplicateIndex(dedup_threshold), decontam)
-
-
-class _progress:
-    """A progress bar over files on stderr, with a running count of seeds, problems and rejects."""
-
-    def __init__(self, total: int) -> None:
-        from rich.progress import TextColumn
-
-        from fdpo.console import progress
-
-        self.bar = progress("file", TextColumn("{task.fields[status]}"))
-        self.task = self.bar.add_task("synth", total=total, status="")
-
-    def __enter__(self):
-        self.bar.__enter__()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.bar.__exit__(*exc)
-
-    def file(self) -> None:
-        self.bar.advance(self.task)
-
-    def status(self, counts) -> None:
-        rejected = sum(v for k, v in counts.items() if k.startswith("rejected: "))
-        text = f"{counts['seeds']} seeds, {counts['written']} written"
-        self.bar.update(self.task, status=text + (f", {rejected} rejected" if rejected else ""))

@@ -14,9 +14,11 @@ from typing import Annotated, Optional
 
 import typer
 
-from fdpo.errors import FdpoError, handle_errors
+from fdpo.errors import FdpoError, UsageError, handle_errors
+from fdpo.models import check_model
 from fdpo.options import InputArg, ModelOpt, at_least, fraction, non_negative, positive
-from fdpo.training.config import TrainConfig
+from fdpo.stage import check_output
+from fdpo.training.config import SettingError, TrainConfig, merge, read_yaml
 
 NO_ARGS_IS_HELP = True
 D = TrainConfig()
@@ -119,11 +121,6 @@ def command(
     ] = None,
 ) -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    from fdpo.errors import UsageError
-    from fdpo.models import check_model
-    from fdpo.stage import check_output
-    from fdpo.training.config import SettingError, merge, read_yaml
-
     flags = {name: _plain(value) for name, value in ctx.params.items()}
     flags["pairs"] = flags.pop("input")
     given = {name for name in ctx.params if ctx.get_parameter_source(name).name not in ("DEFAULT", "DEFAULT_MAP")}
@@ -138,6 +135,7 @@ def command(
     check_output(settings.output_dir, "--output-dir", folder=True)  # before the model loads, not after training
     check_model(settings.model)  # a missing or empty model folder: now, not after the imports and the pairs
 
+    # heavy (torch, transformers, accelerate): loaded only when training starts, after the checks above
     from accelerate import PartialState
 
     from fdpo.training.loop import train

@@ -1,37 +1,28 @@
 """Solutions from a model, made exactly as ``fdpo sample`` makes candidates.
 
-Covers the problem record a task is prompted as, the prompt (``fdpo.prompting``),
-the backend call (greedy by default, per-problem seeds as ``sample`` derives
-them) and the program taken from each response (``fdpo.extract``; for
-LiveCodeBench the last fenced block, as its own harness takes it, since those
-programs are whole scripts). A problem the backend cannot answer gets empty,
-failing solutions. Does not cover starting the backend or scoring.
+Covers the problem record a task is prompted as, the prompt and the program taken
+from each response (``fdpo.sampling``; for LiveCodeBench the last fenced block,
+as its own harness takes it, since those programs are whole scripts). Generation,
+seeds and retries are the sampling engine's (``fdpo.sampling.engine``); a problem
+the engine cannot answer gets empty, failing solutions. Does not cover starting
+the engine or scoring.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
 from fdpo.console import warn
+from fdpo.errors import error_text
 from fdpo.evaluation.datasets import Task
+from fdpo.sampling.engine import Decoding, generate, problem_seed
+from fdpo.sampling.extract import CODE_STOPS, extract_code, fenced_blocks
+from fdpo.sampling.prompting import code_prompt
 
 # LiveCodeBench's question already says how to answer, so the template adds nothing.
 LCB_TEMPLATE = "{prompt}"
-
-
-@dataclass
-class Settings:
-    style: str
-    n: int
-    temperature: float
-    top_p: float
-    max_tokens: int
-    seed: int | None
-    batch_size: int
-    template: str | None = None
 
 
 def problem_record(task: Task) -> dict[str, Any]:
@@ -41,16 +32,11 @@ def problem_record(task: Task) -> dict[str, Any]:
     return record
 
 
-def prompt_for(task: Task, s: Settings) -> str:
-    from fdpo.prompting import code_prompt
-
-    template = LCB_TEMPLATE if task.kind == "lcb" else s.template
-    return code_prompt(problem_record(task), s.style, template)
+def prompt_for(task: Task, style: str, template: str | None) -> str:
+    return code_prompt(problem_record(task), style, LCB_TEMPLATE if task.kind == "lcb" else template)
 
 
 def solution_of(task: Task, prompt: str, response: str, style: str) -> str:
-    from fdpo.extract import extract_code, fenced_blocks
-
     if task.kind == "lcb":
         blocks = fenced_blocks(response)
         return blocks[-1] if blocks else response
@@ -58,51 +44,31 @@ def solution_of(task: Task, prompt: str, response: str, style: str) -> str:
                         entry_point=task.entry_point)
 
 
-def generate_batch(backend, tasks: list[Task], s: Settings) -> list[list[dict[str, Any]]]:
-    """For each task, ``n`` samples ``{solution, response, finish_reason}`` (one backend call)."""
-    from fdpo.commands.sample import problem_seed
-    from fdpo.extract import CODE_STOPS
-
-    completion = s.style == "completion"
-    prompts = [prompt_for(t, s) for t in tasks]
+def generate_batch(backend, tasks: list[Task], d: Decoding, n: int, template: str | None) -> list[list[dict[str, Any]]]:
+    """For each task, ``n`` samples ``{solution, response, finish_reason}``; blank ones where generation failed."""
+    prompts = [prompt_for(t, d.style, template) for t in tasks]
     # A benchmark holds one kind of task; whole scripts (LiveCodeBench) must not stop at "\ndef ".
-    stop = CODE_STOPS if completion and tasks[0].kind != "lcb" else None
-    seeds = [problem_seed(s.seed, t.task_id, "code") for t in tasks] if s.seed is not None else None
-    out = backend.generate(prompts, n=s.n, temperature=s.temperature, top_p=s.top_p, max_tokens=s.max_tokens,
-                           stop=stop, seed=seeds, chat=not completion)
-    return [
-        [{"solution": solution_of(t, p, g.text, s.style), "response": g.text, "finish_reason": g.finish_reason}
-         for g in gens]
-        for t, p, gens in zip(tasks, prompts, out)
-    ]
+    stop = CODE_STOPS if tasks[0].kind != "lcb" else None
+    seeds = [problem_seed(d.seed, t.task_id, "code") for t in tasks]
+    out = []
+    for task, prompt, gens in zip(tasks, prompts, generate(backend, prompts, seeds, d, n=n, stop=stop)):
+        if isinstance(gens, Exception):
+            warn(f"{task.task_id}: generation failed ({error_text(gens)}); its samples count as wrong")
+            blank = {"solution": "", "response": "", "finish_reason": None, "generation_error": error_text(gens)}
+            out.append([dict(blank) for _ in range(n)])
+        else:
+            out.append([{"solution": solution_of(task, prompt, g.text, d.style), "response": g.text,
+                         "finish_reason": g.finish_reason} for g in gens])
+    return out
 
 
-def generate_or_blank(backend, tasks: list[Task], s: Settings) -> list[list[dict[str, Any]]]:
-    """``generate_batch``; a failing batch is retried a problem at a time, and a problem the
-    backend cannot answer (a prompt longer than the context, …) gets empty solutions, which fail."""
-    from fdpo.errors import FdpoError, debug
-    from fdpo.stage import error_text
-
-    try:
-        return generate_batch(backend, tasks, s)
-    except FdpoError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - one problem's failure is its score, not the run's end
-        if debug():
-            raise
-        if len(tasks) > 1:
-            return [generate_or_blank(backend, [t], s)[0] for t in tasks]
-        warn(f"{tasks[0].task_id}: generation failed ({error_text(exc)}); its samples count as wrong")
-        blank = {"solution": "", "response": "", "finish_reason": None, "generation_error": error_text(exc)}
-        return [[dict(blank) for _ in range(s.n)]]
-
-
-def batches(backend, tasks: Iterable[Task], s: Settings) -> Iterator[list[tuple[Task, list[dict]]]]:
-    """[(task, samples), …] per ``batch_size`` problems, each batch one backend call.
+def batches(backend, tasks: Iterable[Task], d: Decoding, n: int, template: str | None = None,
+            ) -> Iterator[list[tuple[Task, list[dict]]]]:
+    """[(task, samples), …] per ``d.batch_size`` problems, each batch one engine call.
 
     Generated when the batch is asked for, in the caller's thread (the sandbox
     reads its input from a thread of its own; engines want the main one).
     """
     tasks = iter(tasks)
-    while batch := list(islice(tasks, s.batch_size)):
-        yield list(zip(batch, generate_or_blank(backend, batch, s)))
+    while batch := list(islice(tasks, d.batch_size)):
+        yield list(zip(batch, generate_batch(backend, batch, d, n, template)))

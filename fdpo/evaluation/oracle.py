@@ -18,8 +18,10 @@ import gc
 import io
 import json
 import math
+import os
 import pickle
 import signal
+import sys
 import time
 from decimal import Decimal, InvalidOperation
 
@@ -127,6 +129,7 @@ def matches(oracle, entry_point, inp, out, exp, atol):
     length, numpy's ``allclose``) is the sandbox's ``assert_matches``, which
     needs no numpy.
     """
+    # lazy: this source is exec'd inside the sandbox for every test; only the io checks need this module
     from fdpo.sandbox.testcode import assert_matches
 
     special = special_match(oracle, entry_point, inp, out, exp, atol)
@@ -201,8 +204,6 @@ def measure(fn, job):
                 outputs.append(out)
     blob = base64.b64encode(pickle.dumps({"outputs": outputs, "seconds": seconds}, protocol=4)).decode()
     data = ("\n" + MEASURE_OPEN.format(job["label"]) + blob + MEASURE_CLOSE + "\n").encode()
-    import os
-
     while data:
         data = data[os.write(1, data):]
 
@@ -266,8 +267,6 @@ def run_stdin_program(program, data, limit):
     ``exit()`` / ``sys.exit()`` end the program, not the test, as they end a
     program under a judge (the sandbox otherwise makes them end the process).
     """
-    import sys
-
     stdin = io.TextIOWrapper(io.BytesIO(data.encode()), encoding="utf-8")
     raw_out = io.BytesIO()
     stdout = io.TextIOWrapper(raw_out, encoding="utf-8", write_through=True)

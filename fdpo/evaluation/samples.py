@@ -7,11 +7,13 @@ scoring them (see ``scoring``).
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 from typing import Any
 
 from fdpo.errors import FdpoError
 from fdpo.evaluation.datasets import Benchmark
+from fdpo.jsonl import InvalidLine, iter_lines, parse_line
 
 Sample = dict[str, Any]
 
@@ -42,10 +44,6 @@ def read_samples(path: Path) -> dict[str, list[Sample]]:
 
 def _rows(path: Path):
     """(line number, object) for each non-blank line of a ``.jsonl`` or ``.jsonl.gz`` file."""
-    import gzip
-
-    from fdpo.jsonl import InvalidLine, iter_lines, parse_line
-
     try:
         with (gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")) as stream:
             for lineno, line in iter_lines(stream):

@@ -31,8 +31,8 @@ Modules: ``limits`` (the types), ``pool`` (the ``fdpo`` side: ``Executor``,
 worker), ``runner`` (inside the candidate's processes), ``board`` (verdicts in
 shared memory), ``isolation`` (namespaces, mounts, privileges), ``processes``
 (kill, reap, remove), ``wire`` (fdpo ↔ worker messages), ``testcode`` (building
-tests), ``compare`` (EvalPlus's output comparison, inside the sandbox), ``matrix``
-(records ↔ jobs for ``fdpo execute``). Names are imported on
+tests), ``compare`` (EvalPlus's output comparison, inside the sandbox). Generic: it
+knows nothing of records (``fdpo.execution`` maps them to jobs). Names are imported on
 first use, so a worker that imports ``fdpo.sandbox.zygote`` stays small.
 """
 

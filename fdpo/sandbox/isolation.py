@@ -4,11 +4,13 @@ Covers the Linux calls a worker makes once at start (``enter``: PID, network,
 mount, IPC and UTS namespaces, directly as root or through a user namespace
 otherwise; ``private_filesystem``: read-only root, private ``/tmp``, a ``/proc``
 of its own) and the ones each candidate process makes before running untrusted
-code (``drop_privileges``). Every measure is attempted on its own and what
-holds is reported as text, so a machine that refuses one still runs. Python
-3.11 has no ``os.unshare``, so the calls go through libc with ctypes.
-Does not cover resource limits or process supervision (see ``runner`` and
-``zygote``). Must import only the standard library: it runs in the worker.
+code (``drop_privileges``, ``prctl``, ``RLimit``/``setrlimit``). Every measure is
+attempted on its own and what holds is reported as text, so a machine that
+refuses one still runs. Python 3.11 has no ``os.unshare``, so the calls go
+through libc with ctypes; so do resource limits, which spares every fork the
+``resource`` module's library. Does not cover which limits apply or process
+supervision (see ``runner`` and ``zygote``). Must import only the standard
+library: it runs in the worker.
 """
 
 from __future__ import annotations
@@ -38,11 +40,46 @@ PRIVATE_TMP = ("/tmp", "/var/tmp", "/dev/shm")
 SANDBOX_UID_BASE = 1_800_000_000
 
 _libc = ctypes.CDLL(None, use_errno=True)
+#: prctl with its argument types declared: a candidate process calls it before running any code, and each
+#: Python object a call makes or touches there costs that process a copied page.
+_prctl = _libc.prctl
+_prctl.argtypes = (ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong)
+_prctl.restype = ctypes.c_int
 
 
 class _MountAttr(ctypes.Structure):
     _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64),
                 ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
+
+
+class RLimit(ctypes.Structure):
+    """A resource limit for ``setrlimit``: (soft, hard)."""
+
+    _fields_ = [("soft", ctypes.c_ulong), ("hard", ctypes.c_ulong)]  # rlim_t is an unsigned long on Linux
+
+
+_setrlimit = _libc.setrlimit
+_setrlimit.argtypes = (ctypes.c_int, ctypes.POINTER(RLimit))
+_setrlimit.restype = ctypes.c_int
+#: The lines of ``/proc/self/limits`` come in the kernel's order of resource numbers (``RLIMIT_*``).
+_LIMIT_LINES = {"CPU": "Max cpu time ", "FSIZE": "Max file size ", "CORE": "Max core file size ",
+                "NPROC": "Max processes ", "NOFILE": "Max open files ", "AS": "Max address space "}
+
+
+def rlimit_numbers() -> dict[str, int]:
+    """``{"CPU": resource.RLIMIT_CPU, "AS": ..., ...}`` for this kernel, without loading ``resource``."""
+    with open("/proc/self/limits") as f:
+        lines = f.read().splitlines()[1:]
+    numbers = {name: i for name, label in _LIMIT_LINES.items() for i, line in enumerate(lines)
+               if line.startswith(label)}
+    if len(numbers) != len(_LIMIT_LINES):
+        raise OSError(f"unexpected /proc/self/limits: {lines!r}")
+    return numbers
+
+
+def setrlimit(resource: int, limit: RLimit) -> None:
+    if _setrlimit(resource, limit) != 0:
+        _check(-1, f"setrlimit({resource})")
 
 
 class _CapHeader(ctypes.Structure):
@@ -60,7 +97,8 @@ def _check(result: int, what: str) -> None:
 
 
 def prctl(option: int, arg: int = 0) -> None:
-    _check(_libc.prctl(option, ctypes.c_ulong(arg), 0, 0, 0), f"prctl({option})")
+    if _prctl(option, arg, 0, 0, 0) != 0:
+        _check(-1, f"prctl({option})")
 
 
 def unshare(flags: int) -> None:
@@ -254,16 +292,19 @@ def drop_privileges(uid: int | None) -> None:
 
     With a sandbox ``uid`` (the worker runs as root) the process becomes that
     user with no groups; in every case it loses all capabilities, including the
-    bounding set (so an ``exec`` cannot regain them), and gains no_new_privs
-    (so setuid binaries do not elevate it).
+    bounding set (so an ``exec`` cannot regain them). no_new_privs (setuid
+    binaries do not elevate) is the worker's, set once (``runner.prepare_worker``):
+    a fork inherits it and cannot clear it.
     """
     if uid is not None:
-        os.setgroups([])
-        os.setresgid(uid, uid, uid)
-        os.setresuid(uid, uid, uid)
-    prctl(PR_SET_NO_NEW_PRIVS, 1)
-    if uid is None:
+        _setgroups(())
+        _setresgid(uid, uid, uid)
+        _setresuid(uid, uid, uid)
+    else:
         _drop_capabilities()
+
+
+_setgroups, _setresgid, _setresuid = os.setgroups, os.setresgid, os.setresuid  # bound once (see runner._lock_down)
 
 
 def _drop_capabilities() -> None:

@@ -24,6 +24,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -107,17 +108,35 @@ class _Worker:
         self.description = message[1]
 
     def kill(self) -> None:
+        self.hang_up()
+        if not _ends_within(self.proc, 2.0):
+            self.proc.kill()
+        self.proc.wait()
+        rmtree(self.tmp_root)
+
+    def hang_up(self) -> None:
+        """Close the job channel: the worker ends once its current job is done."""
         for stream in (self.proc.stdin, self.proc.stdout):
             try:
                 stream.close()
             except OSError:
                 pass
+
+
+def _ends_within(proc: subprocess.Popen, seconds: float) -> bool:
+    """Wait up to ``seconds`` for ``proc`` to end: woken by its exit (a pidfd), not by polling with sleeps."""
+    try:
+        fd = os.pidfd_open(proc.pid)
+    except OSError:  # already reaped, or no pidfd here
         try:
-            self.proc.wait(timeout=2)
+            proc.wait(timeout=seconds)
+            return True
         except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        rmtree(self.tmp_root)
+            return False
+    try:
+        return bool(select.select([fd], [], [], seconds)[0])
+    finally:
+        os.close(fd)
 
 
 class Executor:
@@ -144,6 +163,7 @@ class Executor:
         self.limits = limits
         self.namespaces = namespaces
         self.isolation_mode = isolation
+        self._wire_limits: tuple[Limits | None, dict] = (None, {})  # (a copy of the limits, as sent to workers)
         self._workers: list[_Worker] = []
         self._selector = selectors.DefaultSelector()
         self._job_ids = itertools.count()
@@ -187,6 +207,8 @@ class Executor:
     def close(self) -> None:
         for w in self._workers:
             self._selector.unregister(w.out_fd)
+            w.hang_up()  # all of them first, so that they end together
+        for w in self._workers:
             w.kill()
         self._workers = []
 
@@ -245,7 +267,13 @@ class Executor:
             raise ValueError(f"{len(timeouts)} timeouts for {len(tests)} tests")
         if any(not t > 0 for t in timeouts):
             raise ValueError("timeouts must be positive")
-        return code, tests, [float(t) for t in timeouts], {**self.limits.to_wire(), "isolation": self.isolation_mode}
+        return code, tests, [float(t) for t in timeouts], self._limits_for_wire()
+
+    def _limits_for_wire(self) -> dict:
+        """The limits as workers take them, worked out again only when ``limits`` changed (callers may swap it)."""
+        if self._wire_limits[0] != self.limits:
+            self._wire_limits = (replace(self.limits), {**self.limits.to_wire(), "isolation": self.isolation_mode})
+        return self._wire_limits[1]
 
     def _dispatch(self, call: int, queue: deque) -> None:
         for w in self._workers:

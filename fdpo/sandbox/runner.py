@@ -28,33 +28,29 @@ import _signal
 import _thread
 import builtins
 import ctypes
+import functools
 import gc
 import math
 import os
-import resource
 import select
 import signal
 import sys
 import time
 
 from fdpo.sandbox import isolation
-from fdpo.sandbox.board import CRASH, ERROR, FAIL, PASS, Board, pack_progress, pack_record, unpack_progress, write
+from fdpo.sandbox.board import CRASH, ERROR, FAIL, PASS, Board, pack_progress, prepare, unpack_progress, write
 from fdpo.sandbox.processes import confined, confirm_confined, describe_status, kill_all_visible, kill_descendants, reap
 
-try:  # the digest of an output probe; _sha1 spares every process of the sandbox OpenSSL's pages
-    from _sha1 import sha1 as _sha1
-except ImportError:  # pragma: no cover - an interpreter built without it
-    from hashlib import sha1 as _sha1
 
 # Bound now: candidate code may rebind names in os, sys or time before a test forks.
 _fork, _exit, _waitpid, _kill, _killpg = os.fork, os._exit, os.waitpid, os.kill, os.killpg
 _pidfd_open, _close, _perf, _monotonic = os.pidfd_open, os.close, time.perf_counter, time.monotonic
 _pread, _getpid, _getppid, _process_time = os.pread, os.getpid, os.getppid, time.process_time
-_exec, _compile, _setrlimit, _alarm = builtins.exec, builtins.compile, resource.setrlimit, signal.alarm
-_POLLIN, _RLIMIT_CPU = select.POLLIN, resource.RLIMIT_CPU
+_exec, _compile, _setrlimit, _alarm = builtins.exec, builtins.compile, isolation.setrlimit, signal.alarm
+_POLLIN, _RLIMIT = select.POLLIN, isolation.rlimit_numbers()
 _REASON_CHARS = 300
 PROBE_DIGEST_CHARS = 16
-#: The variable an output probe leaves its values in (``fdpo.probes.RESULT``).
+#: The variable an output probe leaves its values in (``fdpo.execution.probes.RESULT``).
 PROBE_NAME = "__fdpo_probe__"
 #: Exit status of a candidate process that asked to exit (sys.exit, exit(), quit()).
 EXITED = 3
@@ -71,6 +67,9 @@ except (OSError, AttributeError):  # pragma: no cover - no libc symbol table to 
     _libc_fork = None
 #: Whether anything asked to run code around a fork (``os.register_at_fork``) since ``prepare_worker``.
 _at_fork_hooks = [False]
+#: The hash of an output probe's digest; loaded by the worker with its first probe (``load_probe_hash``),
+#: so that a worker that runs no probes maps one library less into every fork.
+_sha1 = None
 
 
 class Session:
@@ -94,13 +93,20 @@ class Session:
         self.cpu_each = cpu = math.ceil(2 * max(limits["load_timeout"], max(timeouts, default=0))) + 2
         self.cpu_hard = cpu * (len(tests) - first + 1) + 1 if batch else cpu + 1
         # Worked out here, in the worker: the candidate process only makes the calls (see _lock_down).
-        self.rlimits = [(_RLIMIT_CPU, (cpu, self.cpu_hard)),
-                        (resource.RLIMIT_AS, (limits["memory_mb"] << 20,) * 2),
-                        (resource.RLIMIT_FSIZE, (limits["max_file_mb"] << 20,) * 2),
-                        (resource.RLIMIT_NOFILE, (limits["max_open_files"],) * 2),
-                        (resource.RLIMIT_CORE, (0, 0))]
-        if limit_processes:
-            self.rlimits.append((resource.RLIMIT_NPROC, (limits["max_processes"],) * 2))
+        self.rlimits = _rlimits(cpu, self.cpu_hard, limits["memory_mb"] << 20, limits["max_file_mb"] << 20,
+                                limits["max_open_files"], limits["max_processes"] if limit_processes else None)
+
+
+@functools.lru_cache(maxsize=16)
+def _rlimits(cpu: int, cpu_hard: int, memory: int, file_size: int, files: int, processes: int | None) -> tuple:
+    """The (resource, limit) pairs a candidate process sets; the same for most jobs of a run."""
+    limit, rlimit = _RLIMIT, isolation.RLimit
+    pairs = [(limit["CPU"], rlimit(cpu, cpu_hard)), (limit["AS"], rlimit(memory, memory)),
+             (limit["FSIZE"], rlimit(file_size, file_size)), (limit["NOFILE"], rlimit(files, files)),
+             (limit["CORE"], rlimit(0, 0))]
+    if processes is not None:
+        pairs.append((limit["NPROC"], rlimit(processes, processes)))
+    return tuple(pairs)
 
 
 def prepare_worker(workdir: str) -> None:
@@ -156,6 +162,7 @@ def _fork_with_libc() -> int:
 #: Ignored by the worker, restored to their defaults in each candidate process.
 _WORKER_IGNORES = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2,
                    signal.SIGALRM)
+_RESTORED_SIGNALS = tuple(int(sig) for sig in _WORKER_IGNORES[1:])  # plain ints: nothing of the enum to touch
 
 
 def candidate_main(s: Session) -> None:
@@ -201,25 +208,34 @@ def compile_test(test: str):
         return describe(exc)
 
 
+# What a candidate process calls to lock itself down, bound here in the worker: looked up in a module there,
+# each name would also write the interpreter's type cache, and every page written there is a copied page.
+_setsid, _dup2, _closerange, _set_signal = os.setsid, os.dup2, os.closerange, _signal.signal
+_SIG_DFL, _SIGINT, _SIGKILL, _default_int_handler = _signal.SIG_DFL, _signal.SIGINT, _signal.SIGKILL, \
+    _signal.default_int_handler
+_prctl, _drop_privileges, _SANDBOX_UID_BASE = isolation.prctl, isolation.drop_privileges, isolation.SANDBOX_UID_BASE
+_PR_SET_CHILD_SUBREAPER, _PR_SET_PDEATHSIG = isolation.PR_SET_CHILD_SUBREAPER, isolation.PR_SET_PDEATHSIG
+
+
 def _lock_down(s: Session) -> None:
-    os.setsid()
-    os.dup2(s.out_w, 1)
-    os.dup2(s.out_w, 2)
-    os.closerange(3, 1 << 20)
-    for sig in _WORKER_IGNORES[1:]:
-        _signal.signal(sig, _signal.SIG_DFL)
-    _signal.signal(signal.SIGINT, _signal.default_int_handler)
+    _setsid()
+    _dup2(s.out_w, 1)
+    _dup2(s.out_w, 2)
+    _closerange(3, 1 << 20)
+    for sig in _RESTORED_SIGNALS:
+        _set_signal(sig, _SIG_DFL)
+    _set_signal(_SIGINT, _default_int_handler)
     for which, limit in s.rlimits:
         _setrlimit(which, limit)
-    isolation.drop_privileges(s.uid)
+    _drop_privileges(s.uid)
     # kill(-1) sweeps only where facts show it stays inside the sandbox (see processes.kill_all_visible);
     # in a PID namespace the worker found that out already, as a dedicated uid it holds from now on.
-    s.sweep_all = s.sweep_all and (confined() or confirm_confined(s.outer_namespace, isolation.SANDBOX_UID_BASE))
+    s.sweep_all = s.sweep_all and (confined() or confirm_confined(s.outer_namespace, _SANDBOX_UID_BASE))
     # Orphans of a test come back to this process, to be found, killed and reaped before the next test
     # (left to the worker, their zombies would pile up against the process limit until the job ends).
-    isolation.prctl(isolation.PR_SET_CHILD_SUBREAPER, 1)
+    _prctl(_PR_SET_CHILD_SUBREAPER, 1)
     if not s.sweep_all:
-        isolation.prctl(isolation.PR_SET_PDEATHSIG, signal.SIGKILL)  # no PID namespace to end with the worker
+        _prctl(_PR_SET_PDEATHSIG, _SIGKILL)  # no PID namespace to end with the worker
 
 
 def _load(code: str) -> dict:
@@ -233,6 +249,17 @@ def _probe_flags(tests: list) -> list[bool]:
     return [type(code) is not str and PROBE_NAME in code.co_names for code in tests]
 
 
+def load_probe_hash(tests: list) -> None:
+    """Load the probe digest's hash if ``tests`` (code objects) hold a probe: in the worker, which may still
+    read the interpreter's files; ``_sha1`` spares every process of the sandbox OpenSSL's pages."""
+    global _sha1
+    if _sha1 is None and any(_probe_flags(tests)):
+        try:
+            from _sha1 import sha1 as _sha1
+        except ImportError:  # pragma: no cover - an interpreter built without it
+            from hashlib import sha1 as _sha1
+
+
 # ---------------------------------------------------------------- a fork per test
 
 def _run_tests(s: Session, namespace: dict) -> None:
@@ -244,26 +271,26 @@ def _run_tests(s: Session, namespace: dict) -> None:
     see docs/execute.md, "Speed".
     """
     board, tests, timeouts = s.board, s.tests, s.timeouts
-    mem, offsets, probes = board.map, board.offsets, _probe_flags(tests)
-    waits = [t * 1000 for t in timeouts]
-    fork, test_main = plain_fork(), _test_main
+    mem, times, offsets, probes = board.map, board.times, board.offsets, _probe_flags(tests)
+    waits, compiled = [t * 1000 for t in timeouts], [type(code) is not str for code in tests]
+    fork, test_main, pread, to_int = plain_fork(), _test_main, _pread, int
     last_pid = _open_last_pid()
     poller = select.poll()
     register, unregister, wait = poller.register, poller.unregister, poller.poll
     watched = -1
     for j in range(s.first, len(tests)):
         code = tests[j]
-        if type(code) is str:
+        if not compiled[j]:
             board.put(j, "error", 0.0, code)  # the test itself does not compile
             continue
         offset = offsets[j]
-        mem[offset] = 0  # nothing earlier may pre-fill this test's verdict
+        prepare(mem, offset)  # nothing earlier may pre-fill this test's verdict
         start = _monotonic()
         pack_progress(mem, 0, j, start)
         pid = fork()
         if pid == 0:
             try:
-                test_main(namespace, code, mem, offset, probes[j])
+                test_main(namespace, code, mem, times, offset, probes[j])
             finally:
                 _exit(0)  # no flush: stdout is line-buffered (see prepare_worker), and a flush costs page faults
         pidfd = _pidfd_open(pid)
@@ -277,20 +304,24 @@ def _run_tests(s: Session, namespace: dict) -> None:
             _kill_group(pid)
         status = _waitpid(pid, 0)[1]
         _close(pidfd)
-        mark = _last_pid(last_pid)
-        if mark is None or int(mark) != pid:  # the test started processes or threads (or cannot tell)
+        try:  # the namespace's last PID (see _last_pid), read inline: a call is a frame and more pages
+            moved = to_int(pread(last_pid, 32, 0)) != pid
+        except (OSError, ValueError):
+            moved = True
+        if moved:  # the test started processes or threads (or cannot tell)
             _sweep(s, pid)
         if mem[offset] != 1:
             board.put(j, *_verdict_without_report(status, bool(finished), _monotonic() - start, timeouts[j]))
 
 
-def _test_main(namespace: dict, code, mem, offset: int, probe: bool) -> None:
+def _test_main(namespace: dict, code, mem, times, offset: int, probe: bool) -> None:
     """Run one test in the loaded namespace and leave its verdict: a forked test process's whole
     work (the caller exits), or one step of a batch.
 
-    Lean on purpose: each object it touches costs a copied page. A pass is one
-    write. ``warm_up`` runs it in the worker first, so that no test process
-    warms up or specialises its code (a write, hence a copy, each).
+    Lean on purpose: each object it touches costs a copied page. A pass writes
+    only its time and the state byte (the record was ``prepare``d as a pass).
+    ``warm_up`` runs it in the worker first, so that no test process warms up
+    or specialises its code (a write, hence a copy, each).
     """
     start = _perf()
     try:
@@ -305,19 +336,34 @@ def _test_main(namespace: dict, code, mem, offset: int, probe: bool) -> None:
         if probe:
             write(mem, offset, PASS, _perf() - start, _probe_result(namespace))
         else:
-            pack_record(mem, offset, 1, PASS, 0, _perf() - start)
+            times[(offset >> 3) + 1] = _perf() - start  # the record is a pass already, but for its time and state
+            mem[offset] = 1
 
 
 def warm_up() -> None:
     """Run a test process's code here in the worker, on a scratch board, until CPython has specialised it."""
+    global _sha1
     board = Board(1)
     namespace = {"__builtins__": builtins}
     tests = [_compile(t, "<warm-up>", "exec") for t in
              ("assert 1", "assert 0", "assert 0, 'x'", "1 / 0", f"{PROBE_NAME} = 'x'")]
+    loaded, _sha1 = _sha1, _sha1 or _WarmUpHash
     for _ in range(64):
         for code in tests:
-            _test_main(namespace, code, board.map, board.offsets[0], PROBE_NAME in code.co_names)
+            prepare(board.map, board.offsets[0])
+            _test_main(namespace, code, board.map, board.times, board.offsets[0], PROBE_NAME in code.co_names)
+    _sha1 = loaded
     board.close()
+
+
+class _WarmUpHash:
+    """Stands in for ``_sha1`` while ``warm_up`` runs a probe's path (the worker may never load the real one)."""
+
+    def __init__(self, data: bytes):
+        pass
+
+    def hexdigest(self) -> str:
+        return ""
 
 
 # ---------------------------------------------------------------- a fork per candidate (batch)
@@ -346,7 +392,7 @@ def _run_batches(s: Session, namespace: dict) -> None:
         pid = fork()
         if pid == 0:
             try:
-                _batch_main(namespace, tests, j, mem, offsets, probes, last_pid, s.cpu_each, s.cpu_hard, parent)
+                _batch_main(namespace, tests, j, board, probes, last_pid, s.cpu_each, s.cpu_hard, parent)
             finally:
                 _exit(70)
         pidfd = _pidfd_open(pid)
@@ -410,7 +456,7 @@ def _after_batch(board: Board, mem, offsets, timeouts, first: int, start: float,
     return k + 1
 
 
-def _batch_main(namespace: dict, tests: list, first: int, mem, offsets, probes, last_pid: int, cpu_each: int,
+def _batch_main(namespace: dict, tests: list, first: int, board: Board, probes, last_pid: int, cpu_each: int,
                 cpu_hard: int, parent: int) -> None:
     """The batch process: run the tests from ``first`` on, one after the other, each with its own verdict.
 
@@ -422,12 +468,13 @@ def _batch_main(namespace: dict, tests: list, first: int, mem, offsets, probes, 
     isolation.prctl(isolation.PR_SET_PDEATHSIG, signal.SIGKILL)  # never outlive the candidate process
     if _getppid() != parent:
         _exit(0)
+    mem, times, offsets = board.map, board.times, board.offsets
     names = namespace.copy()
     soft = cpu_each
     mark = _last_pid(last_pid)
     for j in range(first, len(tests)):
         code, offset = tests[j], offsets[j]
-        mem[offset] = 0
+        prepare(mem, offset)
         pack_progress(mem, 0, j, _monotonic())
         if type(code) is str:
             write(mem, offset, ERROR, 0.0, code)  # the test itself does not compile
@@ -435,8 +482,8 @@ def _batch_main(namespace: dict, tests: list, first: int, mem, offsets, probes, 
         need = _process_time() + cpu_each
         if need > soft:  # the CPU time of the tests before counts against this process's limit
             soft = min(math.ceil(need), cpu_hard)
-            _setrlimit(_RLIMIT_CPU, (soft, cpu_hard))
-        _test_main(namespace, code, mem, offset, probes[j])
+            _setrlimit(_RLIMIT["CPU"], isolation.RLimit(soft, cpu_hard))
+        _test_main(namespace, code, mem, times, offset, probes[j])
         namespace.clear()
         namespace.update(names)
         _alarm(0)  # an alarm a test left set would end the batch in a later test
@@ -493,7 +540,7 @@ def _sweep(s: Session, pid: int) -> None:
 
 
 def _probe_result(namespace: dict) -> str:
-    """A digest of the values an output probe saw (``fdpo.probes``), the reason of its ``pass``; "" if it saw none.
+    """A digest of the values an output probe saw (``fdpo.execution.probes``), the reason of its ``pass``; "" if it saw none.
 
     Hashed here, where the hash is already loaded, not in the probe: an import costs a test milliseconds.
     """

@@ -20,7 +20,7 @@ import time
 
 from fdpo.sandbox import processes
 from fdpo.sandbox.board import Board
-from fdpo.sandbox.runner import Session, candidate_main, compile_test, plain_fork
+from fdpo.sandbox.runner import Session, candidate_main, compile_test, load_probe_hash, plain_fork
 
 #: How long past a limit the worker waits for the candidate process's own verdict.
 SLACK = 1.0
@@ -42,14 +42,18 @@ class Sandbox:
         self.tmp_root, self.job_in = tmp_root, job_in
         self.workdir = os.path.join(tmp_root, "work")
         self._board = Board(16)
-        self._compiled: dict[str, object] = {}
+        self._compiled: tuple[list[str], list] = ([], [])
 
     def compile(self, tests: list[str]) -> list:
-        """Code objects of ``tests``, kept for the next candidates: those of one record share their tests."""
-        if len(self._compiled) > 4096:
-            self._compiled.clear()
-        return [self._compiled[t] if t in self._compiled else self._compiled.setdefault(t, compile_test(t))
-                for t in tests]
+        """Code objects of ``tests``, kept for the next candidates: those of one record share their tests.
+
+        Only the last list is kept: every candidate process inherits this
+        process's memory, and each fork of it copies that many more pages.
+        """
+        if self._compiled[0] != tests:
+            self._compiled = (tests, [compile_test(t) for t in tests])
+            load_probe_hash(self._compiled[1])
+        return self._compiled[1]
 
     def board(self, tests: int) -> Board:
         if self._board.tests < tests:

@@ -13,6 +13,7 @@ Does not cover one job's supervision (see ``supervisor``) or the ``fdpo`` side
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import os
 import signal
@@ -21,8 +22,11 @@ import sys
 from fdpo.sandbox import isolation, processes, runner, supervisor, wire
 
 #: Imported before any candidate: common in generated code, and cheap to share by fork.
-PRELOAD = ("typing", "math", "re", "collections", "itertools", "functools", "heapq", "bisect", "string",
-           "operator", "fdpo.sandbox.compare")
+PRELOAD = ("typing", "math", "re", "collections", "itertools", "functools", "string", "operator",
+           "fdpo.sandbox.compare")
+#: Preloaded only where candidates cannot import from the interpreter themselves (its directory is closed
+#: to the sandbox uid): few candidates import them, and their libraries would add mappings to every fork.
+PRELOAD_IF_CLOSED = ("heapq", "bisect")
 
 
 def main() -> None:
@@ -57,17 +61,18 @@ def main() -> None:
     isolation.prctl(isolation.PR_SET_CHILD_SUBREAPER, 1)
     isolation.prctl(isolation.PR_SET_DUMPABLE, 0)  # no ptrace, no /proc/PID/fd access from candidates
     runner.prepare_worker(sandbox.workdir)
-    for name in PRELOAD:
-        __import__(name)
-    _warm_up()
-    gc.collect()
-    gc.freeze()
+    hidden = set()
     if uid is not None and not any(m.endswith("but for the interpreter") for m in measures):
         hidden = {a for a in map(isolation.closed_ancestor, needed) if a}
-        if hidden:
-            measures.append(f"{', '.join(sorted(hidden))} closed to the sandbox uid: only preloaded modules import")
+    for name in PRELOAD + (PRELOAD_IF_CLOSED if hidden else ()):
+        __import__(name)
+    _warm_up()
+    _settle()
+    if hidden:
+        measures.append(f"{', '.join(sorted(hidden))} closed to the sandbox uid: only preloaded modules import")
     wire.send(res_out, ("ready", _describe(names, via_userns, measures, uid)))
     _serve(sandbox, job_in, res_out)
+    os._exit(0)  # nothing left to flush or free: skip the interpreter's shutdown, so fdpo's close is quick
 
 
 def _warm_up() -> None:
@@ -80,6 +85,16 @@ def _warm_up() -> None:
     board.put(0, "pass", 0.0, "")
     board.get(0)
     board.close()
+
+
+def _settle() -> None:
+    """Free what start-up left behind, then freeze the heap: every fork copies the page table of what stays."""
+    gc.collect()
+    try:
+        ctypes.CDLL(None).malloc_trim(0)  # glibc keeps freed pages of its heap mapped until asked
+    except (OSError, AttributeError):  # pragma: no cover - another C library
+        pass
+    gc.freeze()
 
 
 def _become_init(job_in: int, res_out: int) -> None:

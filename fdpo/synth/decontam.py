@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 
+from fdpo.evaluation.datasets import load_benchmark
 from fdpo.synth.dedup import masked, ngrams
 
 #: Benchmark label → name for ``fdpo.evaluation.datasets.load_benchmark``.
@@ -37,8 +38,6 @@ class Prompt:
 
 def load_prompts(labels=tuple(BENCHMARKS)) -> list[Prompt]:
     """The prompt of every task of the named benchmarks."""
-    from fdpo.evaluation.datasets import load_benchmark
-
     return [
         Prompt(label, t.task_id, t.prompt, t.entry_point)
         for label in labels

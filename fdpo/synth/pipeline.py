@@ -10,11 +10,12 @@ summary. Does not cover command-line parsing or where records are written (see
 from __future__ import annotations
 
 import itertools
-import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from fdpo.errors import error_text
+from fdpo.sampling.engine import Decoding, generate, problem_seed
 from fdpo.synth.decontam import Decontaminator
 from fdpo.synth.dedup import NearDuplicateIndex, masked
 from fdpo.synth.problems import Verdict, check_reply, problem_record, render
@@ -28,11 +29,7 @@ class Drafting:
     """How seeds become problems: the model's instructions and sampling settings."""
 
     template: str
-    temperature: float = 0.8
-    max_tokens: int = 512
-    batch_size: int = 16
-    seed: int = 0
-    chat: bool = True
+    decoding: Decoding = field(default_factory=lambda: Decoding(0.8, 512, seed=0, style="chat", batch_size=16))
     meta: dict = field(default_factory=dict)
 
 
@@ -72,17 +69,23 @@ def seed_stream(
 def draft_problems(
     seeds: Iterator[dict], backend, drafting: Drafting, filters: Filters, counts: Counter
 ) -> Iterator[tuple[dict, bool]]:
-    """(record, accepted) per seed: a problem, or the seed's draft with a ``reject`` reason."""
-    while batch := list(itertools.islice(seeds, drafting.batch_size)):
-        prompts = [render(drafting.template, s, drafting.chat) for s in batch]
-        replies = generate(backend, prompts, drafting, [draft_seed(drafting.seed, s) for s in batch])
-        for snippet, reply in zip(batch, replies):
+    """(record, accepted) per seed: a problem, or the seed's draft with a ``reject`` reason.
+
+    A seed whose prompt the engine refuses (longer than its context, …) is a
+    ``model error`` reject; the engine's retry policy keeps the rest of its batch.
+    """
+    d = drafting.decoding
+    while batch := list(itertools.islice(seeds, d.batch_size)):
+        prompts = [render(drafting.template, s, d.chat) for s in batch]
+        sampling_seeds = [problem_seed(d.seed, s["source"]["seed_hash"]) for s in batch]
+        for snippet, gens in zip(batch, generate(backend, prompts, sampling_seeds, d, n=1)):
             counts["drafted"] += 1
-            if isinstance(reply, ValueError):
-                record, reject = problem_record(snippet, Verdict()), {"reason": "model error", "detail": str(reply)}
-                reply = None
+            if isinstance(gens, Exception):
+                reply, record = None, problem_record(snippet, Verdict())
+                reject = {"reason": "model error", "detail": error_text(gens)}
             else:
-                verdict = check_reply(reply, snippet["code"], continued=not drafting.chat)
+                reply = gens[0].text
+                verdict = check_reply(reply, snippet["code"], continued=not d.chat)
                 record = problem_record(snippet, verdict)
                 reject = {"reason": verdict.reason} if verdict.reason else screen(record, filters)
             if reject:
@@ -90,23 +93,6 @@ def draft_problems(
                 yield {**record, "reply": reply, "reject": reject}, False
             else:
                 yield {**record, "synth": drafting.meta}, True
-
-
-def draft_seed(seed: int, snippet: dict) -> int:
-    """A sampling seed per seed snippet, so its draft does not depend on the batch it landed in."""
-    return zlib.crc32(f"{seed}\0{snippet['source']['seed_hash']}".encode()) & 0x7FFFFFFF
-
-
-def generate(backend, prompts: list[str], drafting: Drafting, seeds: list[int]) -> list[str | ValueError]:
-    """One reply per prompt; a prompt the engine refuses (longer than its context) gets its error."""
-    try:
-        results = backend.generate(prompts, n=1, temperature=drafting.temperature, max_tokens=drafting.max_tokens,
-                                   stop=None, seed=seeds, chat=drafting.chat)
-    except ValueError as exc:
-        if len(prompts) == 1:
-            return [exc]
-        return [r for p, s in zip(prompts, seeds) for r in generate(backend, [p], drafting, [s])]
-    return [generations[0].text for generations in results]
 
 
 def screen(record: dict, filters: Filters) -> dict | None:

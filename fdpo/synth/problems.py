@@ -5,7 +5,7 @@ reply (fenced or not), cutting it to a HumanEval-style prompt (everything up to
 the end of the entry point's docstring, so a body the model wrote anyway is
 dropped) and the checks a problem must pass: it parses, defines a top-level
 function with a docstring, and is not a copy of its seed. Does not cover
-running the model (see ``fdpo.backends``), duplicates or decontamination.
+running the model (see ``fdpo.sampling.backends``), duplicates or decontamination.
 """
 
 from __future__ import annotations

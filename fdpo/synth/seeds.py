@@ -14,11 +14,13 @@ from __future__ import annotations
 import fnmatch
 import functools
 import hashlib
+import multiprocessing
 import os
 import random
 import textwrap
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -206,9 +208,6 @@ class _mapper:
     def __enter__(self):
         if self.jobs <= 1:
             return map
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
         # spawn, not fork: the parent may already hold a model and its threads.
         self.pool = ProcessPoolExecutor(self.jobs, mp_context=multiprocessing.get_context("spawn"))
         return functools.partial(self.pool.map, chunksize=4)

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import torch
+from rich.progress import TextColumn
 
 from fdpo.console import console, progress
 from fdpo.errors import FdpoError
@@ -246,8 +247,6 @@ class Trainer:
     # -- the run ------------------------------------------------------------------------
 
     def run(self) -> dict:
-        from rich.progress import TextColumn
-
         start = self._resume()
         if self.main:
             self.out_dir.mkdir(parents=True, exist_ok=True)

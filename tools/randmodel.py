@@ -4,7 +4,7 @@ Covers building a real Hugging Face folder (config, safetensors, tokenizer with
 a chat template) from a config in seconds, for tests and benchmarks that need a
 real architecture without downloading weights. head_dim is 64 so vLLM's CPU
 backend accepts it. Does not cover the trained built-in model (see
-``fdpo.tinycoder``).
+``tools.tinycoder``).
 """
 
 from __future__ import annotations

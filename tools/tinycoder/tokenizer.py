@@ -1,6 +1,6 @@
 """The tiny-coder tokenizer and the token rows it trains on.
 
-Covers training the byte-level BPE (``fdpo.randmodel.build_tokenizer``: the pipeline ``AutoTokenizer``
+Covers training the byte-level BPE (``tools.randmodel.build_tokenizer``: the pipeline ``AutoTokenizer``
 rebuilds for a Qwen2 folder, so that transformers, vLLM and training see the same tokens) on the
 corpus, with no chat template, so ``fdpo sample`` prompts it completion style. Also packs
 documents into rows: each is tokens(prompt) + tokens(completion) + EOS, the boundary the model
@@ -12,15 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from fdpo.randmodel import build_tokenizer
-from fdpo.tinycoder.corpus import Document
+from tools.randmodel import build_tokenizer
+from tools.tinycoder.corpus import Document
 
 IGNORE = -100  # the label torch's cross entropy skips
 Row = tuple[list[int], list[int]]  # token ids and their labels
 
 
 def train_tokenizer(documents: Iterable[Document], vocab_size: int, max_length: int):
-    """The Qwen2-pipeline BPE of ``fdpo.randmodel``, trained on whole documents, without a chat template."""
+    """The Qwen2-pipeline BPE of ``tools.randmodel``, trained on whole documents, without a chat template."""
     return build_tokenizer([prompt + completion for prompt, completion in documents], vocab_size, max_length, chat=False)
 
 

@@ -23,9 +23,18 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from fdpo.backends.base import Backend, Generation, Seeds, check_request, prompt_seeds, repeat_greedy, samples_per_call
 from fdpo.errors import FdpoError
-from fdpo.extract import cut_at_stops
+from fdpo.sampling.backends.base import (
+    Backend,
+    Generation,
+    Seeds,
+    chat_text,
+    check_request,
+    prompt_seeds,
+    repeat_greedy,
+    samples_per_call,
+)
+from fdpo.sampling.extract import cut_at_stops
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000/v1"
 SERVER_STOPS = 4
@@ -73,8 +82,6 @@ class OpenAIBackend(Backend):
         """Rendered locally when ``model`` is a local folder with a chat template."""
         if self.tokenizer is None or not getattr(self.tokenizer, "chat_template", None):
             return None
-        from fdpo.backends.base import chat_text
-
         return chat_text(self.tokenizer, message)
 
     def generate(

@@ -6,12 +6,12 @@ temperature, run once and share their results), and writing the results back
 as ``execution``: ``outcomes[i][j]``, ``reasons[i][j]``, per-candidate
 ``load`` / ``load_reasons`` / ``output``, ``seconds[i][j]``,
 ``candidate_seconds[i]``, the ``limits`` used and, with probes on,
-``probes[i][j]``: what candidate i returned on test j's inputs (``fdpo.probes``),
+``probes[i][j]``: what candidate i returned on test j's inputs (``fdpo.execution.probes``),
 as a digest, ``!status`` when the probe did not finish, or null where test j
 has no probe. A candidate without code does not load (``error``); a test
 without code is an ``error`` for every candidate; neither runs anything.
 Identical probes of a record run once.
-Does not cover running jobs (see ``pool``) or the stage loop (see the command).
+Does not cover running jobs (``fdpo.sandbox.pool``) or the stage loop (``fdpo.commands.execute``).
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from fdpo.examples import with_prompt_tests
-from fdpo.probes import probe_code
+from fdpo.execution.examples import with_prompt_tests
+from fdpo.execution.probes import probe_code
 from fdpo.sandbox.limits import CandidateResult, Limits, Outcome
 from fdpo.sandbox.pool import Executor
 
@@ -89,7 +89,7 @@ def execute(records: Iterable[Record], executor: Executor, probes: bool = True,
             examples: bool = True) -> Iterator[tuple[Record, Plan | str | None]]:
     """Each input record with its finished ``Plan``, an error message, or None when it arrived
     with an ``error`` of its own (passed on untouched); in input order, lazily. With ``examples``,
-    the prompt's own examples join the record's tests first (``fdpo.examples``)."""
+    the prompt's own examples join the record's tests first (``fdpo.execution.examples``)."""
 
     def items():
         for record in records:

@@ -12,7 +12,7 @@ vLLM, a sample also depends on which prompts share its batch.
 
 from __future__ import annotations
 
-from fdpo.backends.base import (
+from fdpo.sampling.backends.base import (
     Generation,
     LocalTokenizerBackend,
     Seeds,
@@ -23,7 +23,7 @@ from fdpo.backends.base import (
     room,
     samples_per_call,
 )
-from fdpo.extract import cut_at_stops
+from fdpo.sampling.extract import cut_at_stops
 
 
 class TransformersBackend(LocalTokenizerBackend):

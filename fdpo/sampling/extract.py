@@ -4,7 +4,7 @@ Covers: cutting a completion at stop sequences, finding the program in a chat re
 (its fenced block), keeping only the syntactically valid top-level definitions of a
 program, and splitting test responses into single ``assert`` snippets that parse,
 deduplicated and capped per problem. Does not cover rendering prompts
-(``fdpo.prompting``), generating (``fdpo.backends``) or running anything (``fdpo execute``).
+(``fdpo.sampling.prompting``), generating (``fdpo.sampling.backends``) or running anything (``fdpo execute``).
 
 A response is never changed here: ``extract_code`` / ``extract_tests`` return new text
 built from it.
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import re
+import textwrap
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -257,8 +258,6 @@ def _is_test_function(node) -> bool:
 
 
 def _dedented(source: str, base: int, node) -> str:
-    import textwrap
-
     data = source.encode()
     line_start = data.rfind(b"\n", 0, base + node.start_byte) + 1
     return textwrap.dedent(data[line_start : base + node.end_byte].decode())

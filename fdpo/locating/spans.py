@@ -5,8 +5,8 @@ records them as character counts, the token view of a response (token ids and
 where each token boundary falls in the text), where Python's lexical rules put
 token boundaries in a response (for cuts on characters) and character ↔ UTF-8
 byte offsets for tree-sitter. Characters are Python ``str`` positions (Unicode
-code points). Does not cover syntax snapping (``fdpo.snap``) or choosing pairs
-(``fdpo.pairs``).
+code points). Does not cover syntax snapping (``fdpo.locating.snap``) or choosing pairs
+(``fdpo.locating.pairs``).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Covers counting, for every located pair, whether the other candidates of the
 same problem start with its shared prefix, end with its shared suffix, start
 with prefix + chosen mid or with prefix + rejected mid, next to whether they
 are correct; the Phi coefficient of each 2 × 2 table; and the table on stderr /
-JSON. Does not cover building the pairs (``fdpo.pairs``).
+JSON. Does not cover building the pairs (``fdpo.locating.pairs``).
 """
 
 from __future__ import annotations
@@ -12,7 +12,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from fdpo.pairs import Pair
+from rich.table import Table
+
+from fdpo.locating.pairs import Pair
 
 Record = dict[str, Any]
 
@@ -75,8 +77,6 @@ class PhiStats:
         return out
 
     def print(self, console) -> None:
-        from rich.table import Table
-
         result = self.result()
         table = Table(title=f"Segments vs correctness over {result['pairs']} pairs (other candidates of each problem)")
         for column in ("segment", "in correct", "in incorrect", "Phi", "paper Phi"):

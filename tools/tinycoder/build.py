@@ -1,6 +1,6 @@
 """Build ``builtin:tiny-coder`` from a seed: corpus → tokenizer → training → model folder + data sets.
 
-``python -m fdpo.tinycoder.build`` writes the shipped model folder and the held-out problem
+``python -m tools.tinycoder.build`` writes the shipped model folder and the held-out problem
 sets, then compares every file's SHA-256 with ``manifest.json`` (the recipe and hashes of the
 shipped build): same recipe, same torch/transformers/tokenizers versions and CPU kind give the
 same bytes. ``--update-manifest`` records a new build after the recipe changed on purpose.
@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-PACKAGE = Path(__file__).parents[1]
+PACKAGE = Path(__file__).parents[2] / "fdpo"  # the shipped files stay in the runtime package
 MANIFEST = Path(__file__).with_name("manifest.json")
 MODEL_DIR = PACKAGE / "builtin" / "tiny-coder"
 DATA_DIR = PACKAGE / "data"
@@ -48,8 +48,8 @@ class Recipe:
 
 
 def training_rows(tokenizer, recipe: Recipe) -> list[tuple[list[int], list[int]]]:
-    from fdpo.tinycoder.corpus import training_documents
-    from fdpo.tinycoder.tokenizer import encode, pack
+    from tools.tinycoder.corpus import training_documents
+    from tools.tinycoder.tokenizer import encode, pack
 
     documents = training_documents(recipe.seed)
 
@@ -63,10 +63,10 @@ def training_rows(tokenizer, recipe: Recipe) -> list[tuple[list[int], list[int]]
 def train_model(recipe: Recipe, out: Path) -> None:
     """Train the model and write its Hugging Face folder to ``out``."""
     from fdpo.console import console, progress
-    from fdpo.randmodel import qwen2_config
-    from fdpo.tinycoder.corpus import training_documents
-    from fdpo.tinycoder.tokenizer import train_tokenizer
-    from fdpo.tinycoder.train import deterministic_torch, new_model, pretrain
+    from tools.randmodel import qwen2_config
+    from tools.tinycoder.corpus import training_documents
+    from tools.tinycoder.tokenizer import train_tokenizer
+    from tools.tinycoder.train import deterministic_torch, new_model, pretrain
 
     with console.status("tokenizer and corpus"):
         tokenizer = train_tokenizer(
@@ -115,7 +115,7 @@ def train_model(recipe: Recipe, out: Path) -> None:
 
 def write_data(recipe: Recipe, data_dir: Path) -> None:
     from fdpo.jsonl import write_records
-    from fdpo.tinycoder.corpus import held_out_sets
+    from tools.tinycoder.corpus import held_out_sets
 
     demo, evaluation = held_out_sets(recipe.seed, recipe.n_demo, recipe.n_eval, recipe.demo_first)
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -157,7 +157,7 @@ def compare(built: dict, shipped: dict) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m fdpo.tinycoder.build", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.tinycoder.build", description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=MODEL_DIR, help="model folder to write")
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help=f"where {DEMO_FILE} and {EVAL_FILE} go")
     parser.add_argument("--seed", type=int, default=Recipe.seed)

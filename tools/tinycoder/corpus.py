@@ -13,8 +13,8 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 
-from fdpo.prompting import code_prompt, test_prompt
-from fdpo.tinycoder.families import FAMILIES, N_EXAMPLES, Family, Problem
+from fdpo.sampling.prompting import code_prompt, test_prompt
+from tools.tinycoder.families import FAMILIES, N_EXAMPLES, Family, Problem
 
 Document = tuple[str, str]
 

@@ -4,7 +4,7 @@ Covers the four built-in templates in ``fdpo/templates`` (code or tests × compl
 or chat style), user templates that replace them, the literal ``{prompt}`` /
 ``{entry_point}`` substitution, the entry point of a record that lacks one, and the
 unfinished last line of a completion test prompt. Does not cover the chat template of
-a model (the backends render chat messages) or extraction (``fdpo.extract``).
+a model (the backends render chat messages) or extraction (``fdpo.sampling.extract``).
 
 Completion style: the text itself is continued (base models; the HumanEval prompt is
 continued by the function body). Chat style: the text is one user message.
@@ -16,6 +16,7 @@ from importlib import resources
 from pathlib import Path
 
 from fdpo.errors import FdpoError
+from fdpo.sampling.extract import defined_names
 
 STYLES = ("completion", "chat")
 
@@ -39,8 +40,6 @@ def read_template(path: str | Path) -> str:
 
 def entry_point_of(problem: dict) -> str | None:
     """The record's ``entry_point``, else the last function the prompt defines."""
-    from fdpo.extract import defined_names
-
     if problem.get("entry_point"):
         return problem["entry_point"]
     names = defined_names(problem.get("prompt", ""))

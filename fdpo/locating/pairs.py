@@ -6,7 +6,7 @@ scoring pairs by Diff, deduplicating and selecting them, abstaining on records
 ranked with low confidence, optionally rejecting candidates whose code did not
 load, snapping the chosen pairs' mids to syntax while the prefix and suffix stay
 identical on both sides, and writing pair records (``docs/locate.md``). Does
-not cover ranking (``fdpo.ranking``) or the Phi statistics (``fdpo.phi``).
+not cover ranking (``fdpo.ranking``) or the Phi statistics (``fdpo.locating.phi``).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fdpo.jsonl import repeat_key
-from fdpo.snap import Syntax
-from fdpo.spans import Cut, Edges, Tokens, char_cut, edges, token_cut
+from fdpo.locating.snap import Syntax
+from fdpo.locating.spans import Cut, Edges, Tokens, char_cut, edges, token_cut
 from fdpo.stage import occurrence
 
 Record = dict[str, Any]
@@ -84,7 +84,7 @@ def align(c: Side, r: Side, prefix: int, suffix: int, prefix_tokens: int | None,
     """The longest prefix <= ``prefix`` and suffix <= ``suffix`` that end on a token boundary of both sides.
 
     With a tokenizer the boundaries are the policy's, inside the shared token
-    runs; without one, Python's (``fdpo.spans.Edges``), so that no token is
+    runs; without one, Python's (``fdpo.locating.spans.Edges``), so that no token is
     split between a shared part and a mid. Whether a position is a boundary
     depends on the text after it (or before it), which differs between the
     sides: both are asked until they agree.

@@ -6,7 +6,7 @@ a fenced block, the prompt + response, or the response alone), widening a
 statement or run of sibling statements with tree-sitter (an empty range between
 two tokens, an insertion point, stays put), and the whole-line fallback where
 nothing parses. Does not cover keeping two responses' prefixes identical
-(``fdpo.pairs`` runs the two sides to a fixed point).
+(``fdpo.locating.pairs`` runs the two sides to a fixed point).
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from __future__ import annotations
 import ast
 from functools import cache
 
-from fdpo.spans import ByteOffsets
+from fdpo.locating.spans import ByteOffsets
+from fdpo.sampling.extract import fenced_blocks
 
 # Node kinds a mid may cover whole. tree-sitter-python hides its statement
 # supertypes, so statements are listed by name; expressions come from the grammar.
@@ -191,8 +192,6 @@ class Syntax:
 
 def _views(response: str, code: str | None, lead: str, code_loaded: bool):
     """(text to parse, its offset minus the response's, the response range it covers, known to compile), best first."""
-    from fdpo.extract import fenced_blocks
-
     whole = (0, len(response))
     if code and code != response:
         if (at := code.find(response)) >= 0:

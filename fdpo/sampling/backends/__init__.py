@@ -2,7 +2,7 @@
 
 The API the stages build on::
 
-    from fdpo.backends import load_backend, Backend, Generation
+    from fdpo.sampling.backends import load_backend, Backend, Generation
 
     backend = load_backend(model, backend=None, *, base_url=None, api_key_env=None,
                            seed=None, tensor_parallel_size=1, dtype="auto", **kwargs)
@@ -18,10 +18,10 @@ The API the stages build on::
     backend.render_chat(msg) # the exact text a chat response continues (None if unknown)
     backend.close()          # or: with load_backend(...) as backend: ...
 
-Does not cover prompts (``fdpo.prompting``) or extraction (``fdpo.extract``).
+Does not cover prompts (``fdpo.sampling.prompting``) or extraction (``fdpo.sampling.extract``).
 """
 
-from fdpo.backends.base import Backend, Generation
-from fdpo.backends.choose import BACKENDS, default_backend, load_backend
+from fdpo.sampling.backends.base import Backend, Generation
+from fdpo.sampling.backends.choose import BACKENDS, default_backend, load_backend
 
 __all__ = ["BACKENDS", "Backend", "Generation", "default_backend", "load_backend"]

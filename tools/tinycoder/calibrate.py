@@ -1,6 +1,6 @@
 """Is a model calibrated for the demo? Held-out greedy pass@1 and right/wrong mixes at T = 1.5.
 
-``python -m fdpo.tinycoder.calibrate [--model M]`` runs the public ``fdpo eval`` twice: greedy
+``python -m tools.tinycoder.calibrate [--model M]`` runs the public ``fdpo eval`` twice: greedy
 on the evaluation set, then n samples at temperature T on the demo problems, and counts the
 demo problems that got both right and wrong samples (the ones Focused-DPO can build pairs
 from). Does not cover training or the demo pipeline itself.
@@ -15,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from fdpo.tinycoder.build import DATA_DIR, DEMO_FILE, EVAL_FILE
+from tools.tinycoder.build import DATA_DIR, DEMO_FILE, EVAL_FILE
 
 
 def fdpo_eval(benchmark: Path, model: str, out: Path, *options: str) -> list[dict]:
@@ -51,7 +51,7 @@ def calibrate(model: str, folder: Path, n: int, temperature: float, seed: int, b
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m fdpo.tinycoder.calibrate", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.tinycoder.calibrate", description=__doc__.split("\n")[0])
     parser.add_argument("--model", default="builtin:tiny-coder")
     parser.add_argument("--out", type=Path, help="keep fdpo eval's outputs here (default: a temporary folder)")
     parser.add_argument("--n", type=int, default=10)

@@ -1,4 +1,4 @@
-"""Generates docs/cli.md from the commands' own ``--help``: ``python -m fdpo.docgen``.
+"""Generates docs/cli.md from the commands' own ``--help``: ``python -m tools.docgen``.
 
 Covers rendering each command's help at a fixed width so the file is the same
 on every machine; a test keeps docs/cli.md equal to this output.
@@ -37,7 +37,7 @@ def render() -> str:
     parts = [
         "# Command-line reference",
         "",
-        "Generated from `--help` by `make docs` (`python -m fdpo.docgen > docs/cli.md`);",
+        "Generated from `--help` by `make docs` (`python -m tools.docgen > docs/cli.md`);",
         "a test fails when this file and the commands disagree.",
         "",
         "## fdpo",

@@ -3,7 +3,7 @@
 Covers the seeded initialisation, AdamW with linear warmup and cosine decay, and the step loop,
 run on one torch thread with deterministic algorithms so that a seed gives the same weights bit
 for bit. The number of steps, not wall time, ends training. The rows' labels say which tokens
-are learned. Does not cover the config (``fdpo.randmodel.qwen2_config``), the data
+are learned. Does not cover the config (``tools.randmodel.qwen2_config``), the data
 (``tokenizer``) or writing the folder (``build``).
 """
 

@@ -18,7 +18,7 @@ import os
 import sys
 from contextlib import contextmanager
 
-from fdpo.backends.base import (
+from fdpo.sampling.backends.base import (
     Generation,
     LocalTokenizerBackend,
     Seeds,

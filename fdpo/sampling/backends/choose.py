@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 
-from fdpo.backends.base import Backend
+from fdpo.sampling.backends.base import Backend
 from fdpo.errors import FdpoError
 from fdpo.models import find_model, resolve_model
 
@@ -44,8 +44,10 @@ def load_backend(
     name = backend or default_backend()
     if name not in BACKENDS:
         raise FdpoError(f"unknown backend {name!r} (expected one of {', '.join(BACKENDS)})")
+    # lazy: only the chosen backend loads (openai brings urllib/http; hf and vllm their model libraries),
+    # and this module is imported by `fdpo --help`
     if name == "openai":  # the server names its models: nothing here to check
-        from fdpo.backends.openai import OpenAIBackend
+        from fdpo.sampling.backends.openai import OpenAIBackend
 
         return OpenAIBackend(resolve_model(model), base_url=base_url, api_key_env=api_key_env, **kwargs)
     path = find_model(model)  # a missing folder or an unreachable hub name fails here, at once
@@ -53,11 +55,11 @@ def load_backend(
     if name == "vllm":
         if importlib.util.find_spec("vllm") is None:
             raise FdpoError("the vllm backend needs vLLM: pip install 'fdpo[vllm]' (or 'fdpo[cpu]' without a GPU)")
-        from fdpo.backends.vllm import VLLMBackend
+        from fdpo.sampling.backends.vllm import VLLMBackend
 
         return VLLMBackend(path, seed=seed, tensor_parallel_size=tensor_parallel_size, dtype=dtype, **kwargs)
     if tensor_parallel_size != 1:
         raise FdpoError("--tensor-parallel-size needs the vllm backend")
-    from fdpo.backends.hf import TransformersBackend
+    from fdpo.sampling.backends.hf import TransformersBackend
 
     return TransformersBackend(path, dtype=dtype, **kwargs)

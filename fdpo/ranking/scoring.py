@@ -6,7 +6,7 @@ candidates' behaviour (their output probes), the scoring methods (``codedpo``,
 ``consensus`` and ``dual``; see docs/rank.md for their exact definitions), the
 split into ``correct`` / ``incorrect`` candidates, and the record's
 ``confidence`` with the evidence behind it. Does not cover running code
-(``fdpo execute``) or building pairs (``fdpo.pairs``).
+(``fdpo execute``) or building pairs (``fdpo.locating.pairs``).
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from fdpo.rankmethods import CLUSTER_METHODS, DEFAULT_METHOD, METHODS
+from fdpo.ranking.methods import CLUSTER_METHODS, DEFAULT_METHOD, METHODS
 from fdpo.sandbox.limits import LOAD_STATUSES, STATUSES
 
 Record = dict[str, Any]
 
-PROMPT_SOURCE = "prompt"  # fdpo.examples.SOURCE, not imported so that ranking stays light
+PROMPT_SOURCE = "prompt"  # fdpo.execution.examples.SOURCE, not imported so that ranking stays light
 DAMPING = 0.85
 MAX_ITER = 100
 TOL = 1e-6  # L1 change per round below which the ranking no longer moves
@@ -179,7 +179,7 @@ SCORERS: dict[str, Callable[[PassMatrix], tuple[np.ndarray, np.ndarray, int]]] =
     "consensus": lambda pm: cluster_scores(pm, dual=False),
     "dual": lambda pm: cluster_scores(pm, dual=True),
 }
-assert tuple(SCORERS) == METHODS, "fdpo.rankmethods names every scorer"
+assert tuple(SCORERS) == METHODS, "fdpo.ranking.methods names every scorer"
 
 
 def order(scores: list[float], eligible: list[bool]) -> list[int]:

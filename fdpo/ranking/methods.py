@@ -1,6 +1,6 @@
 """The names of `fdpo rank`'s methods, importable without numpy (so that `fdpo --help` stays light).
 
-Covers the names and the default only; the methods themselves are in ``fdpo.ranking``.
+Covers the names and the default only; the methods themselves are in ``fdpo.ranking.scoring``.
 """
 
 METHODS = ("codedpo", "pagerank", "count", "codet", "consensus", "dual")
