@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from fdpo.sampling.backends import Generation, load_backend
 from fdpo.errors import FdpoError
+from fdpo.sampling.backends import Generation, load_backend
 
 PROMPTS = ["def add(a, b):\n", "import json\n\n", "class Stack:\n    def push(self, x):\n"]
 

@@ -11,9 +11,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from fdpo.errors import FdpoError
 from fdpo.sampling.backends import load_backend
 from fdpo.sampling.backends.openai import RequestError
-from fdpo.errors import FdpoError
 
 
 class Script:

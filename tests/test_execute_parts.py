@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from fdpo.execution.matrix import BadRecord, execution_field, plan
 from fdpo.sandbox import processes
 from fdpo.sandbox.board import REASON_BYTES, Board
+from fdpo.sandbox.compare import assert_matches
 from fdpo.sandbox.isolation import closed_ancestor
 from fdpo.sandbox.limits import CandidateResult, Limits, Outcome
-from fdpo.execution.matrix import BadRecord, execution_field, plan
-from fdpo.sandbox.compare import assert_matches
 from fdpo.sandbox.testcode import check_test, io_test
 from fdpo.sandbox.wire import receive, send
 

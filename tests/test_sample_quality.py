@@ -7,10 +7,10 @@ This checks the real rate on the shipped model and its demo problems.
 
 from __future__ import annotations
 
-from fdpo.sampling.backends import load_backend
-from fdpo.sampling.extract import extract_code
 from fdpo.jsonl import read_records
 from fdpo.models import resolve_model
+from fdpo.sampling.backends import load_backend
+from fdpo.sampling.extract import extract_code
 from fdpo.sampling.prompting import code_prompt
 from fdpo.sandbox import Executor
 from fdpo.sandbox.testcode import check_test

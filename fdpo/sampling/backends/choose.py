@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import importlib.util
 
-from fdpo.sampling.backends.base import Backend
 from fdpo.errors import FdpoError
 from fdpo.models import find_model, resolve_model
+from fdpo.sampling.backends.base import Backend
 
 BACKENDS = ("vllm", "transformers", "openai")
 
