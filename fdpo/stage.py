@@ -210,9 +210,7 @@ def run_stage(
     try:
         with progress(unit, TextColumn("[cyan]{task.fields[live]}")) as bar:
             task = bar.add_task(name, total=total, live="")
-            todo = _todo(records, io, summary, sink, grouped, skipped=lambda: bar.advance(task))
-            if grouped:
-                todo = _advancing(todo, lambda: bar.advance(task))
+            todo = _todo(records, io, summary, sink, grouped, advance=lambda: bar.advance(task))
             for out in transform(todo, summary):
                 sink.write(out)
                 summary.written += 1
@@ -248,15 +246,12 @@ def _parsed(stream, io: StageIO, summary: Summary) -> Iterator[tuple[str, Record
             summary.invalid_lines.append(lineno)
 
 
-def _advancing(records: Iterator[Record], advance: Callable[[], None]) -> Iterator[Record]:
-    for record in records:
-        advance()
-        yield record
-
-
 def _todo(records: Iterator[tuple[str, Record]], io: StageIO, summary: Summary, sink: Sink, grouped: bool,
-          skipped: Callable[[], None]) -> Iterator[Record]:
-    """The records this run works on: its shard, minus what --resume finds done; repeated ids counted."""
+          advance: Callable[[], None]) -> Iterator[Record]:
+    """The records this run works on: its shard, minus what --resume finds done; repeated ids counted.
+
+    The progress bar counts inputs: one done already, or (``grouped``) one handed on; otherwise the
+    driver counts outputs."""
     position = -1
     everywhere: Counter = Counter()  # ids over the whole input, for occurrence()
     here: Counter = Counter()  # ids of this shard: the order of the output that --resume reads
@@ -281,7 +276,9 @@ def _todo(records: Iterator[tuple[str, Record]], io: StageIO, summary: Summary, 
             if counted:
                 here[rid] += 1
             if repeat_key(rid, n if grouped or not counted else here[rid]) in sink.done:
-                skipped()
+                advance()
                 continue
         summary.read += 1
+        if grouped:
+            advance()
         yield record

@@ -135,8 +135,7 @@ def command(
         transform = _seeds(counts, max_problems)
     else:
         decoding = Decoding(temperature, max_tokens, top_p, seed, style, batch_size)
-        meta = {"model": model, "temperature": temperature, "top_p": top_p, "max_tokens": max_tokens, "seed": seed}
-        drafting = Drafting(load_template(template), decoding, meta)
+        drafting = Drafting(load_template(template), decoding, {"model": model})
         filters = _filters(dedup_threshold, decontam_threshold)
         transform = _problems(counts, max_problems, engine, drafting, filters, keep_rejects)
     run_stage("synth", StageIO(output=output), transform, source=seeds, unit="seed", live=("seeds",),
@@ -166,7 +165,7 @@ def _problems(counts: Counter, max_problems: int | None, engine: EngineOptions, 
         summary.counts = counts  # the seed stream and the drafts count into it
         with engine.start() as backend, Sink(keep_rejects) if keep_rejects else nullcontext() as rejects:
             drafting.decoding.fit(backend)
-            drafting.meta.update(backend=backend.name, style=drafting.decoding.style)
+            drafting.meta.update(backend=backend.name, **drafting.decoding.meta())
             for record, accepted in draft_problems(records, backend, drafting, filters, counts):
                 if accepted:
                     counts["written"] += 1

@@ -74,8 +74,7 @@ def from_model(plan: Plan, tasks: list[Task]):
     engine = plan.engine.start()
     d = plan.decoding.fit(engine)
     template = read_template(plan.template) if plan.template else None
-    sampling = {"model": plan.engine.model, "backend": engine.name, "style": d.style, "n": plan.n,
-                "temperature": d.temperature, "top_p": d.top_p, "max_tokens": d.max_tokens, "seed": d.seed}
+    sampling = {"model": plan.engine.model, "backend": engine.name, **d.meta(), "n": plan.n}
     return batches(engine, tasks, d, plan.n, template), {"sampling": sampling}, engine
 
 
@@ -94,7 +93,7 @@ def scoring(bench: Benchmark, plan: Plan, grouped: dict[str, list], meta: dict, 
                     expected = expected_outputs.load(bench, tasks, executor, min_limit=plan.min_time_limit,
                                                      factor=plan.time_factor)
                 if plan.samples is not None:
-                    chunks, meta["samples_file"] = [[(t, grouped[t.task_id]) for t in tasks]], str(plan.samples)
+                    chunks = [[(t, grouped[t.task_id]) for t in tasks]]
                 else:
                     chunks, more, engine = from_model(plan, tasks)
                     meta.update(more)
@@ -114,7 +113,7 @@ def evaluate(plan: Plan) -> dict[str, Any]:
     if not bench.tasks:
         raise FdpoError(f"{plan.benchmark}: no problems to evaluate")
     tasks, grouped = selected_tasks(bench, plan)
-    meta: dict[str, Any] = {}
+    meta: dict[str, Any] = {"samples_file": str(plan.samples)} if plan.samples is not None else {}
     fresh: list[dict] = []
     run_stage("eval", StageIO(output=plan.output, resume=plan.resume), scoring(bench, plan, grouped, meta, fresh),
               source=[{"id": t.task_id, "task": t} for t in tasks], output_key=lambda r: r.get("task_id"),
