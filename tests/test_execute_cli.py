@@ -49,7 +49,7 @@ def test_help_is_instant_and_has_an_example():
     result = invoke("--help")
     assert result.exit_code == 0
     assert "Example: fdpo execute" in result.stdout
-    for option in ("--timeout", "--jobs", "--memory", "--isolation", "--output", "--resume", "--shard"):
+    for option in ("--timeout", "--jobs", "--memory", "--isolation", "--pin-workers", "--output", "--resume", "--shard"):
         assert option in result.stdout
 
 
@@ -130,6 +130,14 @@ def test_streams_record_by_record_through_pipes(fdpo_exe):
         assert proc.wait(20) == 0
     finally:
         proc.kill()
+
+
+@pytest.mark.parametrize("flag, placement", [("--pin-workers", "1 worker, pinned to CPU "),
+                                             ("--no-pin-workers", "1 worker, placed by the scheduler")])
+def test_says_where_its_workers_run(sampled, tmp_path, flag, placement):
+    result = invoke(str(sampled), "-o", str(tmp_path / "out.jsonl"), "--timeout", "0.5", "--jobs", "1", flag)
+    assert result.exit_code == 0, result.stderr
+    assert placement in " ".join(result.stderr.split())  # (the line may be wrapped)
 
 
 def _read_line(stream, seconds: float) -> bytes:

@@ -19,7 +19,7 @@ from fdpo import __version__
 from fdpo.console import console
 from fdpo.errors import FdpoError, handle_errors
 from fdpo.jsonl import read_records, replace_file
-from fdpo.options import InputArg, JobsOpt, MemoryOpt, OutputOpt, ResumeOpt, ShardOpt, SkipInvalidOpt, stage_io
+from fdpo.options import InputArg, JobsOpt, MemoryOpt, OutputOpt, PinOpt, ResumeOpt, ShardOpt, SkipInvalidOpt, stage_io
 from fdpo.stage import check_output, run_stage
 
 HELP = """Judge every candidate against hidden tests the pipeline never reads; report label precision.
@@ -58,6 +58,7 @@ def command(
     rejudge: Annotated[bool, typer.Option("--rejudge", help="Run candidates again even where audit.truth is present.")] = False,
     jobs: JobsOpt = None,
     memory_mb: MemoryOpt = 4096,
+    pin_workers: PinOpt = None,
     resume: ResumeOpt = False,
     shard: ShardOpt = None,
     skip_invalid: SkipInvalidOpt = False,
@@ -71,12 +72,12 @@ def command(
     check_output(report, "--report", inputs=[input, pairs])
     check_output(output, inputs=[pairs])
     pair_records = _read_pairs(pairs) if pairs else None
-    hidden = HiddenTests(benchmark, jobs=jobs, memory_mb=memory_mb)
+    hidden = HiddenTests(benchmark, jobs=jobs, memory_mb=memory_mb, pin=pin_workers)
     result: dict = {}
 
     def transform(records, summary):
         kept = []
-        with Executor(jobs=jobs, limits=Limits(memory_mb=memory_mb)) as executor:
+        with Executor(jobs=jobs, limits=Limits(memory_mb=memory_mb), pin=pin_workers) as executor:
             for record, what in audit_stream(records, hidden, executor, rejudge=rejudge):
                 if what == "error":
                     summary.errors += 1

@@ -28,6 +28,7 @@ from fdpo.options import (
     MaybeModelOpt,
     MemoryOpt,
     OutputOpt,
+    PinOpt,
     ResumeOpt,
     SeedOpt,
     StyleOpt,
@@ -111,6 +112,7 @@ def command(
     partial: Annotated[bool, typer.Option("--partial", help="With --samples: score only the problems they cover.")] = False,
     jobs: JobsOpt = None,
     memory_mb: MemoryOpt = 4096,
+    pin_workers: PinOpt = None,
     min_time_limit: Annotated[
         float, typer.Option("--min-time-limit", callback=between(0.001, MAX_SECONDS, "a number of seconds"),
                             help="Least CPU seconds per input (EvalPlus rule).")
@@ -147,7 +149,7 @@ def command(
     evaluate(Plan(
         benchmark, label or (model if model else samples.stem), parse_ks(k), engine=engine, decoding=decoding, n=n,
         template=template, samples=samples, partial=partial, output=output, resume=resume, report=report, data=data,
-        since=since, until=until, limit=limit, jobs=jobs, memory_mb=memory_mb, min_time_limit=min_time_limit,
+        since=since, until=until, limit=limit, jobs=jobs, memory_mb=memory_mb, pin=pin_workers, min_time_limit=min_time_limit,
         time_factor=time_factor,
     ))
 

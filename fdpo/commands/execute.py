@@ -21,6 +21,7 @@ from fdpo.options import (
     JobsOpt,
     MemoryOpt,
     OutputOpt,
+    PinOpt,
     ResumeOpt,
     ShardOpt,
     SkipInvalidOpt,
@@ -60,6 +61,7 @@ def command(
     ] = 3.0,
     jobs: JobsOpt = None,
     memory_mb: MemoryOpt = 2048,
+    pin_workers: PinOpt = None,
     probes: Annotated[
         bool, typer.Option("--probes/--no-probes", help="Also record what each candidate returns on each test's inputs "
                            "(`execution.probes`, for `fdpo rank`'s output consensus; about doubles the runs).")
@@ -89,8 +91,8 @@ def command(
         start, done = time.perf_counter(), 0
         for status in STATUSES:
             summary.counts[status] = 0
-        with Executor(jobs, limits, isolation=isolation.value) as executor:
-            console.print(f"fdpo execute: sandbox: {executor.isolation}", markup=False)
+        with Executor(jobs, limits, isolation=isolation.value, pin=pin_workers) as executor:
+            console.print(f"fdpo execute: sandbox: {executor.isolation}; {executor.placement}", markup=False)
             for record, plan in execute(records, executor, probes, examples):
                 if plan is None:  # it arrived with an error of its own
                     upstream_error(record, summary)  # counts it

@@ -54,6 +54,7 @@ class Plan:
     limit: int | None = None
     jobs: int | None = None
     memory_mb: int = 4096
+    pin: bool | None = None  # sandbox workers pinned to CPUs (None: when jobs >= cores)
     min_time_limit: float = 1.0
     time_factor: float = 4.0
     started: float = field(default_factory=time.time)
@@ -87,7 +88,7 @@ def scoring(bench: Benchmark, plan: Plan, grouped: dict[str, list], meta: dict, 
             return
         engine = None
         try:
-            with Executor(jobs=plan.jobs, limits=Limits(memory_mb=plan.memory_mb)) as executor:
+            with Executor(jobs=plan.jobs, limits=Limits(memory_mb=plan.memory_mb), pin=plan.pin) as executor:
                 expected = None
                 if any(t.kind == "io" for t in tasks):
                     expected = expected_outputs.load(bench, tasks, executor, min_limit=plan.min_time_limit,

@@ -35,6 +35,8 @@ def main() -> None:
     # ... and what this interpreter imports from: a private /tmp must not hide a project or venv kept there.
     package = os.path.dirname(os.path.dirname(os.path.abspath(isolation.__file__)))
     needed += [package, sys.prefix, sys.exec_prefix, os.path.dirname(sys.executable), *sys.path]
+    if sys.argv[6]:
+        _pin(int(sys.argv[6]))
     job_in, res_out = os.dup(0), os.dup(1)
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 0)
@@ -73,6 +75,14 @@ def main() -> None:
     wire.send(res_out, ("ready", _describe(names, via_userns, measures, uid)))
     _serve(sandbox, job_in, res_out)
     os._exit(0)  # nothing left to flush or free: skip the interpreter's shutdown, so fdpo's close is quick
+
+
+def _pin(cpu: int) -> None:
+    """Run on ``cpu`` only, with every process this worker starts (see ``pool.worker_cpus``)."""
+    try:
+        os.sched_setaffinity(0, {cpu})
+    except OSError:  # gone offline meanwhile: then anywhere, as unpinned
+        pass
 
 
 def _warm_up() -> None:
