@@ -345,7 +345,8 @@ def main() -> None:
         print(f"| {label.removeprefix('fdpo, ')} | {up['evalplus_style']['wall']:.2f}× | "
               f"{up['evalplus_style']['cpu']:.2f}× | "
               f"{up['human_eval_style']['wall']:.2f}× | {up['human_eval_style']['cpu']:.2f}× |")
-    print(f"\nfdpo: {figures['fdpo_placement']}; CPU per candidate without tests: {figures['fdpo_cpu_ms_per_candidate_without_tests']:.2f} ms; "
+    print(f"\nfdpo: {figures['fdpo_placement']}; "
+          f"CPU per candidate without tests: {figures['fdpo_cpu_ms_per_candidate_without_tests']:.2f} ms; "
           f"marginal CPU per test: {figures['fdpo_test']['cpu_ms_per_test']:.3f} ms forking per test, "
           f"{figures['fdpo_candidate']['cpu_ms_per_test']:.3f} ms per candidate; bare fork+exit+wait floor: "
           f"{figures['fork_floor_ms']['cpu']:.3f} ms CPU ({figures['fork_floor_ms']['wall']:.3f} ms wall)")

@@ -109,7 +109,8 @@ class HiddenTests:
         key = (bench.digest, task.task_id)
         if key not in self._expected:
             if self._measurer is None:  # its own pool: this may run while the judging pool is busy
-                self._measurer = Executor(jobs=self.jobs, limits=Limits(memory_mb=self.memory_mb), pin=self.pin).__enter__()
+                limits = Limits(memory_mb=self.memory_mb)
+                self._measurer = Executor(jobs=self.jobs, limits=limits, pin=self.pin).__enter__()
             self._expected[key] = expected.load(bench, [task], self._measurer)[task.task_id]
         return Hidden(bench, task, {task.task_id: self._expected[key]})
 

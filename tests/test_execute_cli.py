@@ -49,7 +49,8 @@ def test_help_is_instant_and_has_an_example():
     result = invoke("--help")
     assert result.exit_code == 0
     assert "Example: fdpo execute" in result.stdout
-    for option in ("--timeout", "--jobs", "--memory", "--isolation", "--pin-workers", "--output", "--resume", "--shard"):
+    for option in ("--timeout", "--jobs", "--memory", "--isolation", "--pin-workers", "--output", "--resume",
+                   "--shard"):
         assert option in result.stdout
 
 

@@ -149,8 +149,8 @@ def command(
     evaluate(Plan(
         benchmark, label or (model if model else samples.stem), parse_ks(k), engine=engine, decoding=decoding, n=n,
         template=template, samples=samples, partial=partial, output=output, resume=resume, report=report, data=data,
-        since=since, until=until, limit=limit, jobs=jobs, memory_mb=memory_mb, pin=pin_workers, min_time_limit=min_time_limit,
-        time_factor=time_factor,
+        since=since, until=until, limit=limit, jobs=jobs, memory_mb=memory_mb, pin=pin_workers,
+        min_time_limit=min_time_limit, time_factor=time_factor,
     ))
 
 
