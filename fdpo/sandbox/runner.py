@@ -38,7 +38,8 @@ import sys
 import time
 
 from fdpo.sandbox import isolation
-from fdpo.sandbox.board import CRASH, ERROR, FAIL, PASS, Board, pack_progress, prepare, unpack_progress, write
+from fdpo.sandbox.board import (CRASH, ERROR, FAIL, PASS, Board, pack_progress, pack_record, prepare, unpack_progress,
+                                write)
 from fdpo.sandbox.processes import confined, confirm_confined, describe_status, kill_all_visible, kill_descendants, reap
 
 
@@ -139,24 +140,29 @@ def _watch_at_fork_hooks() -> None:
 
 
 def plain_fork():
-    """libc's ``fork`` when this process needs none of ``os.fork``'s bookkeeping, else ``os.fork``.
+    """A function that forks: libc's ``fork`` when this process needs none of ``os.fork``'s bookkeeping,
+    else ``os.fork``. It returns -1 when libc's fork failed: call ``os.fork`` then, which raises the error.
 
     ``os.fork`` takes the import lock, re-creates the thread and import locks
     and the GIL's state in the child, drops other threads' states and runs
     ``os.register_at_fork`` hooks: every one of those writes costs the child a
     copied page (about 16 per fork, ~10 % of a test process). None of it is
     needed in a process with one thread and no hooks: then the child simply
-    goes on. (Called once per process: a candidate process's threads and hooks
-    can only come from its load.)
+    goes on. (The test loop asks once: a candidate process's threads and hooks
+    can only come from its load.) The libc function is returned bare, with no
+    Python function around it: a frame more would be pages more to copy, in
+    the child and in its parent, at every fork; ``fork_process`` wraps it
+    where a fork is not per test.
     """
     if _libc_fork is not None and not _at_fork_hooks[0] and _thread._count() == 0:
-        return _fork_with_libc
+        return _libc_fork
     return _fork
 
 
-def _fork_with_libc() -> int:
-    pid = _libc_fork()
-    return pid if pid >= 0 else _fork()  # failed (say the process limit): os.fork raises the error
+def fork_process() -> int:
+    """Fork through ``plain_fork``; raises as ``os.fork`` does when the fork fails (say the process limit)."""
+    pid = plain_fork()()
+    return pid if pid >= 0 else _fork()
 
 
 #: Ignored by the worker, restored to their defaults in each candidate process.
@@ -273,7 +279,7 @@ def _run_tests(s: Session, namespace: dict) -> None:
     board, tests, timeouts = s.board, s.tests, s.timeouts
     mem, times, offsets, probes = board.map, board.times, board.offsets, _probe_flags(tests)
     waits, compiled = [t * 1000 for t in timeouts], [type(code) is not str for code in tests]
-    fork, test_main, pread, to_int = plain_fork(), _test_main, _pread, int
+    fork, test_main, pread, to_int, record = plain_fork(), _test_main, _pread, int, pack_record
     last_pid = _open_last_pid()
     poller = select.poll()
     register, unregister, wait = poller.register, poller.unregister, poller.poll
@@ -284,10 +290,16 @@ def _run_tests(s: Session, namespace: dict) -> None:
             board.put(j, "error", 0.0, code)  # the test itself does not compile
             continue
         offset = offsets[j]
-        prepare(mem, offset)  # nothing earlier may pre-fill this test's verdict
+        record(mem, offset, 0, PASS, 0, 0.0)  # prepare(), inline: nothing earlier may pre-fill this verdict
         start = _monotonic()
         pack_progress(mem, 0, j, start)
-        pid = fork()
+        try:
+            pid = fork()
+            if pid < 0:  # fork_process(), inline
+                pid = _fork()
+        except OSError as exc:
+            _unforked(board, j, exc)
+            continue
         if pid == 0:
             try:
                 test_main(namespace, code, mem, times, offset, probes[j])
@@ -380,7 +392,6 @@ def _run_batches(s: Session, namespace: dict) -> None:
     board, tests, timeouts = s.board, s.tests, s.timeouts
     mem, offsets, probes, n = board.map, board.offsets, _probe_flags(tests), len(tests)
     last_pid = _open_last_pid()  # without it, every test gets a fork of its own
-    fork = plain_fork()
     poller = select.poll()
     j = s.first
     while j < n:
@@ -389,7 +400,12 @@ def _run_batches(s: Session, namespace: dict) -> None:
         start = _monotonic()
         pack_progress(mem, 0, j, start)
         parent = _getpid()
-        pid = fork()
+        try:
+            pid = fork_process()
+        except OSError as exc:
+            _unforked(board, j, exc)
+            j += 1
+            continue
         if pid == 0:
             try:
                 _batch_main(namespace, tests, j, board, probes, last_pid, s.cpu_each, s.cpu_hard, parent)
@@ -518,6 +534,11 @@ def _verdict_without_report(status: int, finished: bool, seconds: float, timeout
     if os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGXCPU:
         return "timeout", seconds, "CPU time limit exceeded"
     return "crash", seconds, f"test process {describe_status(status)} before finishing"
+
+
+def _unforked(board: Board, test: int, exc: OSError) -> None:
+    """A test whose process could not be forked (say its candidate's load used up the process limit)."""
+    board.put(test, "crash", 0.0, f"could not start the test's process: {describe(exc)}")
 
 
 def _kill_group(pid: int) -> None:

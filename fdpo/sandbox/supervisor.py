@@ -20,7 +20,7 @@ import time
 
 from fdpo.sandbox import processes
 from fdpo.sandbox.board import Board
-from fdpo.sandbox.runner import Session, candidate_main, compile_test, load_probe_hash, plain_fork
+from fdpo.sandbox.runner import Session, candidate_main, compile_test, fork_process, load_probe_hash
 
 #: How long past a limit the worker waits for the candidate process's own verdict.
 SLACK = 1.0
@@ -70,7 +70,10 @@ class Sandbox:
 
     def leave_workdir(self) -> None:
         os.chdir(self.tmp_root)
-        processes.rmtree(self.workdir)
+        try:
+            os.rmdir(self.workdir)  # most candidates leave it empty
+        except OSError:
+            processes.rmtree(self.workdir)
 
     def kill_everything(self) -> dict[int, int]:
         """Kill every process of the current candidate, however it hid; {pid: status} of those reaped."""
@@ -142,7 +145,7 @@ def _session(sandbox: Sandbox, job: Job, board: Board, first: int) -> tuple[str,
     session = Session(job.code, sandbox.compile(job.tests), job.timeouts, first, job.limits, sandbox.uid,
                       sandbox.sweep != "tree", sandbox.outer_namespace, sandbox.limit_processes, board, out_w,
                       batch=job.limits.get("isolation") == "candidate")
-    pid = plain_fork()()
+    pid = fork_process()
     if pid == 0:
         candidate_main(session)
     os.close(out_w)
