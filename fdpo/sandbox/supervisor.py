@@ -70,10 +70,7 @@ class Sandbox:
 
     def leave_workdir(self) -> None:
         os.chdir(self.tmp_root)
-        try:
-            os.rmdir(self.workdir)  # most candidates leave it empty
-        except OSError:
-            processes.rmtree(self.workdir)
+        processes.rmtree(self.workdir)
 
     def kill_everything(self) -> dict[int, int]:
         """Kill every process of the current candidate, however it hid; {pid: status} of those reaped."""
