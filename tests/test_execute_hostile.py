@@ -5,7 +5,9 @@ outcome, and the sandbox (one pool per isolation mode) must still run the next
 candidate correctly. The last tests check that nothing was left behind. Every
 case runs in both isolation modes: a fork per test (the default) and a fork per
 candidate (``isolation="candidate"``), where a test that crashes, hangs, exits
-or starts processes must spoil only itself just the same.
+or starts processes must spoil only itself just the same; and once more forking
+per test without the compiled calls (``FDPO_SANDBOX_CTYPES=1``: ctypes, and the
+test loop in Python).
 """
 
 from __future__ import annotations
@@ -23,14 +25,23 @@ import pytest
 from fdpo.sandbox import Executor, Limits
 from fdpo.sandbox.isolation import SANDBOX_UID_BASE
 from fdpo.sandbox.pool import slot
+from fdpo.sandbox.syscalls import FORCE_CTYPES
 
 OK = "def f(x):\n    return x + 1\n"
 SANITY = "assert f(1) == 2"
 
 
-@pytest.fixture(scope="module", params=["test", "candidate"])
+@pytest.fixture(scope="module", params=["test", "candidate", "test, ctypes"])
 def isolation(request):
-    return request.param
+    """The isolation mode; "test, ctypes": forking per test with the sandbox's calls made through ctypes and the
+    test loop in Python, as where the compiled ``fdpo.sandbox._syscalls`` could not be built."""
+    mode, _, calls = request.param.partition(", ")
+    if calls:
+        os.environ[FORCE_CTYPES] = "1"
+    try:
+        yield mode
+    finally:
+        os.environ.pop(FORCE_CTYPES, None)
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +50,8 @@ def ex(isolation):
     try:
         with Executor(jobs=2, limits=Limits(timeout=1.0, memory_mb=512, max_file_mb=8, max_processes=32),
                       isolation=isolation) as executor:
+            compiled = FORCE_CTYPES not in os.environ
+            assert executor.isolation.endswith("compiled test loop" if compiled else "no compiled fdpo.sandbox._syscalls)")
             yield executor
     finally:
         del os.environ["FDPO_TEST_SECRET"]

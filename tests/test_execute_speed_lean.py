@@ -1,4 +1,4 @@
-"""What keeps per-test forks cheap still behaves: lean workers, the ctypes board, limits, cached wire limits.
+"""What keeps per-test forks cheap still behaves: lean workers, the board, limits, cached wire limits.
 
 The sandbox maps as little as it can into the process every test forks from
 (docs/execute.md, "Speed"); these tests check the behaviour around that, not
@@ -17,7 +17,8 @@ from fdpo.sandbox.board import PASS, Board, prepare
 from fdpo.sandbox.runner import PROBE_NAME
 
 OK = "def f(x):\n    return x + 1\n"
-LEAN = ("_sha1", "mmap", "resource", "_heapq", "_bisect")
+#: Modules a worker does not load (with the compiled calls: ``fdpo.sandbox.syscalls``), unless a probe needs _sha1.
+LEAN = ("_sha1", "mmap", "resource", "_heapq", "_bisect", "_ctypes", "ctypes", "select", "_struct", "struct")
 REPORT = "import sys\nLOADED = sorted(m for m in {lean!r} if m in sys.modules)\n".format(lean=LEAN)
 
 
@@ -43,10 +44,12 @@ def test_a_worker_without_probes_maps_none_of_the_optional_libraries(ex):
 
 
 def test_candidates_still_import_what_is_not_preloaded(ex):
-    code = OK + "import heapq, bisect, mmap, resource\n"
+    code = OK + "import heapq, bisect, mmap, resource, ctypes, select, struct\n"
     r = run(ex, code, ["assert heapq.nsmallest(1, [3, 1, 2]) == [1]", "assert bisect.bisect([1, 3], 2) == 1",
-                       "assert resource.getrlimit(resource.RLIMIT_CORE) == (0, 0)"])
-    assert r.statuses == ["pass", "pass", "pass"], r.outcomes
+                       "assert resource.getrlimit(resource.RLIMIT_CORE) == (0, 0)",
+                       "assert struct.unpack('<H', struct.pack('<H', 7)) == (7,) and ctypes.sizeof(ctypes.c_int) == 4",
+                       "assert select.select([], [], [], 0) == ([], [], [])"])
+    assert r.statuses == ["pass"] * 5, r.outcomes
 
 
 def test_the_probe_hash_is_loaded_with_the_first_probe(ex):

@@ -4,10 +4,10 @@ Covers the Linux calls a worker makes once at start (``enter``: PID, network,
 mount, IPC and UTS namespaces, directly as root or through a user namespace
 otherwise; ``private_filesystem``: read-only root, private ``/tmp``, a ``/proc``
 of its own) and the ones each candidate process makes before running untrusted
-code (``drop_privileges``, ``prctl``, ``RLimit``/``setrlimit``). Every measure is
+code (``drop_privileges``, ``prctl``, ``setrlimit``). Every measure is
 attempted on its own and what holds is reported as text, so a machine that
 refuses one still runs. Python 3.11 has no ``os.unshare``, so the calls go
-through libc with ctypes; so do resource limits, which spares every fork the
+through ``syscalls``; so do resource limits, which spares every fork the
 ``resource`` module's library. Does not cover which limits apply or process
 supervision (see ``runner`` and ``zygote``). Must import only the standard
 library: it runs in the worker.
@@ -15,8 +15,9 @@ library: it runs in the worker.
 
 from __future__ import annotations
 
-import ctypes
 import os
+
+from fdpo.sandbox import syscalls
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUTS = 0x04000000
@@ -28,39 +29,18 @@ _NAMESPACES = {"pid": CLONE_NEWPID, "net": CLONE_NEWNET, "mount": CLONE_NEWNS, "
 
 MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 0x2, 0x4, 0x8, 0x1000, 0x4000, 1 << 18
 MNT_DETACH = 2
-AT_FDCWD, AT_RECURSIVE, MOUNT_ATTR_RDONLY = -100, 0x8000, 0x1
-SYS_MOUNT_SETATTR = 442  # the same number on every architecture (added in Linux 5.12)
+AT_RECURSIVE, MOUNT_ATTR_RDONLY = 0x8000, 0x1
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_DROP = 1, 4, 24
 PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 36, 38
-_CAP_VERSION_3 = 0x20080522
 
 #: World-writable places that get a private, size-limited tmpfs in the mount namespace.
 PRIVATE_TMP = ("/tmp", "/var/tmp", "/dev/shm")
 #: First uid of the unprivileged users candidates run as (root only); far from real users.
 SANDBOX_UID_BASE = 1_800_000_000
 
-_libc = ctypes.CDLL(None, use_errno=True)
-#: prctl with its argument types declared: a candidate process calls it before running any code, and each
-#: Python object a call makes or touches there costs that process a copied page.
-_prctl = _libc.prctl
-_prctl.argtypes = (ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong)
-_prctl.restype = ctypes.c_int
-
-
-class _MountAttr(ctypes.Structure):
-    _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64),
-                ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
-
-
-class RLimit(ctypes.Structure):
-    """A resource limit for ``setrlimit``: (soft, hard)."""
-
-    _fields_ = [("soft", ctypes.c_ulong), ("hard", ctypes.c_ulong)]  # rlim_t is an unsigned long on Linux
-
-
-_setrlimit = _libc.setrlimit
-_setrlimit.argtypes = (ctypes.c_int, ctypes.POINTER(RLimit))
-_setrlimit.restype = ctypes.c_int
+#: ``prctl(option, arg=0)`` and ``setrlimit(resource, soft, hard)``, raising OSError.
+prctl, setrlimit = syscalls.prctl, syscalls.setrlimit
+unshare, mount = syscalls.unshare, syscalls.mount
 #: The lines of ``/proc/self/limits`` come in the kernel's order of resource numbers (``RLIMIT_*``).
 _LIMIT_LINES = {"CPU": "Max cpu time ", "FSIZE": "Max file size ", "CORE": "Max core file size ",
                 "NPROC": "Max processes ", "NOFILE": "Max open files ", "AS": "Max address space "}
@@ -77,44 +57,8 @@ def rlimit_numbers() -> dict[str, int]:
     return numbers
 
 
-def setrlimit(resource: int, limit: RLimit) -> None:
-    if _setrlimit(resource, limit) != 0:
-        _check(-1, f"setrlimit({resource})")
-
-
-class _CapHeader(ctypes.Structure):
-    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
-
-
-class _CapData(ctypes.Structure):
-    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
-
-
-def _check(result: int, what: str) -> None:
-    if result != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"{what}: {os.strerror(err)}")
-
-
-def prctl(option: int, arg: int = 0) -> None:
-    if _prctl(option, arg, 0, 0, 0) != 0:
-        _check(-1, f"prctl({option})")
-
-
-def unshare(flags: int) -> None:
-    _check(_libc.unshare(flags), "unshare")
-
-
-def mount(source: str, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
-    enc = (lambda s: s.encode() if s is not None else None)
-    _check(_libc.mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)), f"mount {target}")
-
-
 def _read_only_tree(path: str) -> None:
-    attr = _MountAttr(attr_set=MOUNT_ATTR_RDONLY)
-    result = _libc.syscall(SYS_MOUNT_SETATTR, AT_FDCWD, path.encode(), AT_RECURSIVE, ctypes.byref(attr),
-                           ctypes.sizeof(attr))
-    _check(result, f"mount_setattr {path}")
+    syscalls.mount_setattr(path, AT_RECURSIVE, MOUNT_ATTR_RDONLY)
 
 
 def enter(namespaces: bool) -> tuple[list[str], bool]:
@@ -236,7 +180,10 @@ def _keep_visible(held: dict[str, int]) -> list[str]:
         try:
             _read_only_tree(path)
         except OSError:
-            _libc.umount2(path.encode(), MNT_DETACH)  # never hand candidates a writable window onto the host
+            try:  # never hand candidates a writable window onto the host
+                syscalls.umount2(path, MNT_DETACH)
+            except OSError:
+                pass
             continue
         kept.append(path)
     return kept
@@ -279,7 +226,7 @@ def _expose(needed: list[str]) -> list[str]:
                 os.makedirs(path, 0o755, exist_ok=True)
                 mount(stage, path, None, MS_BIND | MS_REC)
                 _read_only_tree(path)
-                _check(_libc.umount2(stage.encode(), MNT_DETACH), f"umount {stage}")
+                syscalls.umount2(stage, MNT_DETACH)
                 os.rmdir(stage)
             done.append(f"{ancestor} hidden but for the interpreter")
         except OSError:
@@ -318,9 +265,7 @@ def _drop_capabilities() -> None:
             prctl(PR_CAPBSET_DROP, cap)
         except OSError:
             break  # no CAP_SETPCAP: nothing in the bounding set is ours to drop
-    header = _CapHeader(_CAP_VERSION_3, 0)
-    data = (_CapData * 2)()
-    _check(_libc.capset(ctypes.byref(header), ctypes.byref(data)), "capset")
+    syscalls.clear_capabilities()
 
 
 def sandbox_uid(slot: int) -> int | None:

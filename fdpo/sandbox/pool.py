@@ -33,6 +33,7 @@ from fdpo.errors import FdpoError
 from fdpo.sandbox import wire
 from fdpo.sandbox.limits import CandidateResult, Limits, Outcome
 from fdpo.sandbox.processes import rmtree
+from fdpo.sandbox.syscalls import FORCE_CTYPES
 
 Job = tuple[str, list[str], "list[float] | None"]
 
@@ -57,6 +58,11 @@ ISOLATION = ("test", "candidate")
 START_SECONDS = 60.0
 #: Added to a job's own limits before ``fdpo`` gives up on its worker.
 WORKER_GRACE = 30.0
+
+
+def _passed_on() -> dict[str, str]:
+    """What of fdpo's own environment the workers read: ``FDPO_SANDBOX_CTYPES`` (see ``syscalls``)."""
+    return {name: os.environ[name] for name in (FORCE_CTYPES,) if name in os.environ}
 
 
 def available_cores() -> int:
@@ -140,7 +146,7 @@ class _Worker:
              "1" if namespaces else "0", self.tmp_root, str(TMPFS_MB), os.pathsep.join(needed),
              "" if cpu is None else str(cpu)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None if debug else subprocess.DEVNULL,
-            env={**CLEAN_ENV, **WORKER_ENV}, cwd="/", start_new_session=True, bufsize=0,
+            env={**CLEAN_ENV, **WORKER_ENV, **_passed_on()}, cwd="/", start_new_session=True, bufsize=0,
         )
         self.in_fd, self.out_fd = self.proc.stdin.fileno(), self.proc.stdout.fileno()
         self.busy: tuple | None = None  # (job id, map call, input index, deadline, job)

@@ -27,19 +27,16 @@ from __future__ import annotations
 import _signal
 import _thread
 import builtins
-import ctypes
 import functools
 import gc
 import math
 import os
-import select
 import signal
 import sys
 import time
 
-from fdpo.sandbox import isolation
-from fdpo.sandbox.board import (CRASH, ERROR, FAIL, PASS, Board, pack_progress, pack_record, prepare, unpack_progress,
-                                write)
+from fdpo.sandbox import isolation, syscalls
+from fdpo.sandbox.board import BLANK, CRASH, ERROR, FAIL, PASS, Board, pack_progress, prepare, unpack_progress, write
 from fdpo.sandbox.processes import confined, confirm_confined, describe_status, kill_all_visible, kill_descendants, reap
 
 
@@ -48,7 +45,7 @@ _fork, _exit, _waitpid, _kill, _killpg = os.fork, os._exit, os.waitpid, os.kill,
 _pidfd_open, _close, _perf, _monotonic = os.pidfd_open, os.close, time.perf_counter, time.monotonic
 _pread, _getpid, _getppid, _process_time = os.pread, os.getpid, os.getppid, time.process_time
 _exec, _compile, _setrlimit, _alarm = builtins.exec, builtins.compile, isolation.setrlimit, signal.alarm
-_POLLIN, _RLIMIT = select.POLLIN, isolation.rlimit_numbers()
+_poll_in, _plain_fork, _RLIMIT = syscalls.poll_in, syscalls.fork, isolation.rlimit_numbers()
 _REASON_CHARS = 300
 PROBE_DIGEST_CHARS = 16
 #: The variable an output probe leaves its values in (``fdpo.execution.probes.RESULT``).
@@ -61,11 +58,6 @@ RESTART = 86
 _BATCH_END_SLACK = 1.0
 #: Where ``_hard_exit`` reports: the board, the candidate process's pid, when its load started.
 _exiting: list = [None, 0, 0.0]
-#: libc's fork, called with the GIL held: none of CPython's fork bookkeeping (see ``plain_fork``).
-try:
-    _libc_fork = ctypes.PyDLL(None).fork
-except (OSError, AttributeError):  # pragma: no cover - no libc symbol table to look in
-    _libc_fork = None
 #: Whether anything asked to run code around a fork (``os.register_at_fork``) since ``prepare_worker``.
 _at_fork_hooks = [False]
 #: The hash of an output probe's digest; loaded by the worker with its first probe (``load_probe_hash``),
@@ -100,19 +92,19 @@ class Session:
 
 @functools.lru_cache(maxsize=16)
 def _rlimits(cpu: int, cpu_hard: int, memory: int, file_size: int, files: int, processes: int | None) -> tuple:
-    """The (resource, limit) pairs a candidate process sets; the same for most jobs of a run."""
-    limit, rlimit = _RLIMIT, isolation.RLimit
-    pairs = [(limit["CPU"], rlimit(cpu, cpu_hard)), (limit["AS"], rlimit(memory, memory)),
-             (limit["FSIZE"], rlimit(file_size, file_size)), (limit["NOFILE"], rlimit(files, files)),
-             (limit["CORE"], rlimit(0, 0))]
+    """The (resource, soft, hard) limits a candidate process sets; the same for most jobs of a run."""
+    limit = _RLIMIT
+    triples = [(limit["CPU"], cpu, cpu_hard), (limit["AS"], memory, memory), (limit["FSIZE"], file_size, file_size),
+               (limit["NOFILE"], files, files), (limit["CORE"], 0, 0)]
     if processes is not None:
-        pairs.append((limit["NPROC"], rlimit(processes, processes)))
-    return tuple(pairs)
+        triples.append((limit["NPROC"], processes, processes))
+    return tuple(triples)
 
 
 def prepare_worker(workdir: str) -> None:
     """Settings every candidate inherits, made once in the worker instead of once per candidate."""
-    os.environ.pop("LD_BIND_NOW", None)  # the worker's own (see pool.WORKER_ENV); its symbols are bound already
+    for name in ("LD_BIND_NOW", syscalls.FORCE_CTYPES):  # the worker's own (see pool); its symbols are bound already
+        os.environ.pop(name, None)
     os.environ.update(HOME=workdir, TMPDIR=workdir, PWD=workdir)
     sys.stdout.reconfigure(line_buffering=True)  # so a test process can end without flushing
     sys.argv = [""]
@@ -126,7 +118,7 @@ def prepare_worker(workdir: str) -> None:
 
 def _watch_at_fork_hooks() -> None:
     """Note when a module (``random``, ``threading``, ...) registers code to run around a fork, so that
-    ``plain_fork`` hands such a process to ``os.fork``, which runs it."""
+    ``needs_bookkeeping`` hands such a process to ``os.fork``, which runs them."""
     import posix
 
     register = posix.register_at_fork
@@ -139,9 +131,8 @@ def _watch_at_fork_hooks() -> None:
     os.register_at_fork = posix.register_at_fork = register_at_fork
 
 
-def plain_fork():
-    """A function that forks: libc's ``fork`` when this process needs none of ``os.fork``'s bookkeeping,
-    else ``os.fork``. It returns -1 when libc's fork failed: call ``os.fork`` then, which raises the error.
+def needs_bookkeeping() -> bool:
+    """Whether a fork of this process needs ``os.fork``'s bookkeeping, or libc's ``fork`` will do.
 
     ``os.fork`` takes the import lock, re-creates the thread and import locks
     and the GIL's state in the child, drops other threads' states and runs
@@ -149,20 +140,15 @@ def plain_fork():
     copied page (about 16 per fork, ~10 % of a test process). None of it is
     needed in a process with one thread and no hooks: then the child simply
     goes on. (The test loop asks once: a candidate process's threads and hooks
-    can only come from its load.) The libc function is returned bare, with no
-    Python function around it: a frame more would be pages more to copy, in
-    the child and in its parent, at every fork; ``fork_process`` wraps it
-    where a fork is not per test.
+    can only come from its load.)
     """
-    if _libc_fork is not None and not _at_fork_hooks[0] and _thread._count() == 0:
-        return _libc_fork
-    return _fork
+    return _at_fork_hooks[0] or _thread._count() != 0
 
 
 def fork_process() -> int:
-    """Fork through ``plain_fork``; raises as ``os.fork`` does when the fork fails (say the process limit)."""
-    pid = plain_fork()()
-    return pid if pid >= 0 else _fork()
+    """Fork, with ``os.fork``'s bookkeeping only where needed; raises as ``os.fork`` does when the fork fails
+    (say the process limit)."""
+    return _fork() if needs_bookkeeping() else _plain_fork()
 
 
 #: Ignored by the worker, restored to their defaults in each candidate process.
@@ -231,8 +217,8 @@ def _lock_down(s: Session) -> None:
     for sig in _RESTORED_SIGNALS:
         _set_signal(sig, _SIG_DFL)
     _set_signal(_SIGINT, _default_int_handler)
-    for which, limit in s.rlimits:
-        _setrlimit(which, limit)
+    for which, soft, hard in s.rlimits:
+        _setrlimit(which, soft, hard)
     _drop_privileges(s.uid)
     # kill(-1) sweeps only where facts show it stays inside the sandbox (see processes.kill_all_visible);
     # in a PID namespace the worker found that out already, as a dedicated uid it holds from now on.
@@ -269,49 +255,88 @@ def load_probe_hash(tests: list) -> None:
 # ---------------------------------------------------------------- a fork per test
 
 def _run_tests(s: Session, namespace: dict) -> None:
-    """Fork each test from the loaded state and wait for it, within its limit.
+    """Fork each test from the loaded state and wait for it, within its limit: in the compiled loop
+    (``syscalls.run_tests``) where it is built, else in Python (``_run_tests_here``).
 
-    Every page this loop writes after a fork costs a page fault (a copy while
-    the test process lives), so it keeps to local names, precomputed offsets
-    and one poll registration (a new pidfd gets the number the last one freed);
-    see docs/execute.md, "Speed".
+    Every page this process writes between forks costs a page fault (a copy
+    while the test process lives). The compiled loop writes none of this
+    process's Python objects from one test to the next: it comes back to Python
+    only in the test's process (to run it) and for a test that needs a look
+    (no verdict of its own, killed at its limit, left processes or threads).
+    See docs/execute.md, "Speed".
+    """
+    board, tests, timeouts = s.board, s.tests, s.timeouts
+    if syscalls.run_tests is None:
+        return _run_tests_here(s, namespace)
+    for j in range(s.first, len(tests)):
+        if type(tests[j]) is str:
+            board.put(j, "error", 0.0, tests[j])  # the test itself does not compile
+    run_tests, mem, times, offsets, probes = syscalls.run_tests, board.map, board.times, board.offsets, \
+        _probe_flags(tests)
+    waits = [-1 if type(code) is str else min(math.ceil(t * 1000), _MAX_WAIT) for code, t in zip(tests, timeouts)]
+    at, waits = _int_array(8, offsets[:len(tests)]), _int_array(4, waits)
+    last_pid, plain, first = _open_last_pid(), not needs_bookkeeping(), s.first
+    while True:
+        event = run_tests(board.address, board.size, first, at, waits, BLANK, last_pid, plain)
+        if type(event) is int:  # this is the test's process
+            try:
+                _test_main(namespace, tests[event], board, mem, times, offsets[event], probes[event])
+            finally:
+                _exit(0)  # no flush: stdout is line-buffered (see prepare_worker), and a flush costs page faults
+        if event is None:
+            return
+        j, pid, status, finished, seconds, moved = event
+        if pid < 0:
+            _unforked(board, j, OSError(status, os.strerror(status)))
+        else:
+            if moved:  # the test started processes or threads (or cannot tell)
+                _sweep(s, pid)
+            if mem[offsets[j]] != 1:
+                board.put(j, *_verdict_without_report(status, bool(finished), seconds, timeouts[j]))
+        first = j + 1
+
+
+_MAX_WAIT = (1 << 31) - 1  # milliseconds: the most poll() takes
+
+
+def _int_array(size: int, values: list[int]) -> bytes:
+    """``values`` as native signed ints of ``size`` bytes, the way ``syscalls.run_tests`` reads them."""
+    return b"".join(v.to_bytes(size, sys.byteorder, signed=True) for v in values)
+
+
+def _run_tests_here(s: Session, namespace: dict) -> None:
+    """The test loop in Python, for an install without the compiled one (or ``FDPO_SANDBOX_CTYPES=1``).
+
+    It keeps to local names and precomputed offsets, for the same reason as the
+    compiled loop: each page it writes between forks is a copy.
     """
     board, tests, timeouts = s.board, s.tests, s.timeouts
     mem, times, offsets, probes = board.map, board.times, board.offsets, _probe_flags(tests)
     waits, compiled = [t * 1000 for t in timeouts], [type(code) is not str for code in tests]
-    fork, test_main, pread, to_int, record = plain_fork(), _test_main, _pread, int, pack_record
+    fork, test_main, pread, to_int, poll_in = _fork if needs_bookkeeping() else _plain_fork, _test_main, _pread, \
+        int, _poll_in
     last_pid = _open_last_pid()
-    poller = select.poll()
-    register, unregister, wait = poller.register, poller.unregister, poller.poll
-    watched = -1
     for j in range(s.first, len(tests)):
         code = tests[j]
         if not compiled[j]:
             board.put(j, "error", 0.0, code)  # the test itself does not compile
             continue
         offset = offsets[j]
-        record(mem, offset, 0, PASS, 0, 0.0)  # prepare(), inline: nothing earlier may pre-fill this verdict
+        prepare(mem, offset)  # nothing earlier may pre-fill this verdict
         start = _monotonic()
-        pack_progress(mem, 0, j, start)
+        pack_progress(board, j, start)
         try:
             pid = fork()
-            if pid < 0:  # fork_process(), inline
-                pid = _fork()
         except OSError as exc:
             _unforked(board, j, exc)
             continue
         if pid == 0:
             try:
-                test_main(namespace, code, mem, times, offset, probes[j])
+                test_main(namespace, code, board, mem, times, offset, probes[j])
             finally:
-                _exit(0)  # no flush: stdout is line-buffered (see prepare_worker), and a flush costs page faults
+                _exit(0)
         pidfd = _pidfd_open(pid)
-        if pidfd != watched:
-            if watched >= 0:
-                unregister(watched)
-            register(pidfd, _POLLIN)
-            watched = pidfd
-        finished = wait(waits[j])
+        finished = poll_in((pidfd,), waits[j])
         if not finished:
             _kill_group(pid)
         status = _waitpid(pid, 0)[1]
@@ -326,7 +351,7 @@ def _run_tests(s: Session, namespace: dict) -> None:
             board.put(j, *_verdict_without_report(status, bool(finished), _monotonic() - start, timeouts[j]))
 
 
-def _test_main(namespace: dict, code, mem, times, offset: int, probe: bool) -> None:
+def _test_main(namespace: dict, code, board: Board, mem, times, offset: int, probe: bool) -> None:
     """Run one test in the loaded namespace and leave its verdict: a forked test process's whole
     work (the caller exits), or one step of a batch.
 
@@ -339,14 +364,14 @@ def _test_main(namespace: dict, code, mem, times, offset: int, probe: bool) -> N
     try:
         _exec(code, namespace)
     except AssertionError as exc:
-        write(mem, offset, FAIL, _perf() - start, describe(exc))
+        write(board, offset, FAIL, _perf() - start, describe(exc))
     except SystemExit as exc:
-        write(mem, offset, CRASH, _perf() - start, describe(exc))
+        write(board, offset, CRASH, _perf() - start, describe(exc))
     except BaseException as exc:  # noqa: BLE001 - every other exception is the test's error
-        write(mem, offset, ERROR, _perf() - start, describe(exc))
+        write(board, offset, ERROR, _perf() - start, describe(exc))
     else:
         if probe:
-            write(mem, offset, PASS, _perf() - start, _probe_result(namespace))
+            write(board, offset, PASS, _perf() - start, _probe_result(namespace))
         else:
             times[(offset >> 3) + 1] = _perf() - start  # the record is a pass already, but for its time and state
             mem[offset] = 1
@@ -363,7 +388,7 @@ def warm_up() -> None:
     for _ in range(64):
         for code in tests:
             prepare(board.map, board.offsets[0])
-            _test_main(namespace, code, board.map, board.times, board.offsets[0], PROBE_NAME in code.co_names)
+            _test_main(namespace, code, board, board.map, board.times, board.offsets[0], PROBE_NAME in code.co_names)
     _sha1 = loaded
     board.close()
 
@@ -392,13 +417,12 @@ def _run_batches(s: Session, namespace: dict) -> None:
     board, tests, timeouts = s.board, s.tests, s.timeouts
     mem, offsets, probes, n = board.map, board.offsets, _probe_flags(tests), len(tests)
     last_pid = _open_last_pid()  # without it, every test gets a fork of its own
-    poller = select.poll()
     j = s.first
     while j < n:
         for k in range(j, n):
             mem[offsets[k]] = 0  # nothing an earlier batch left may read as a verdict
         start = _monotonic()
-        pack_progress(mem, 0, j, start)
+        pack_progress(board, j, start)
         parent = _getpid()
         try:
             pid = fork_process()
@@ -412,16 +436,14 @@ def _run_batches(s: Session, namespace: dict) -> None:
             finally:
                 _exit(70)
         pidfd = _pidfd_open(pid)
-        poller.register(pidfd, _POLLIN)
-        killed_in = _watch_batch(poller.poll, mem, offsets, timeouts, j, start, pid)
-        poller.unregister(pidfd)
+        killed_in = _watch_batch(pidfd, board, offsets, timeouts, j, start, pid)
         status = _waitpid(pid, 0)[1]
         _close(pidfd)
         _sweep(s, pid)
         j = _after_batch(board, mem, offsets, timeouts, j, start, status, killed_in)
 
 
-def _watch_batch(wait, mem, offsets, timeouts, first: int, start: float, pid: int) -> int:
+def _watch_batch(pidfd: int, board: Board, offsets, timeouts, first: int, start: float, pid: int) -> int:
     """Wait for a batch process to end; kill it when its test overruns. The test it was killed in, or -1.
 
     Which test runs, and since when, is the batch's word, so it is bounded: a
@@ -429,11 +451,11 @@ def _watch_batch(wait, mem, offsets, timeouts, first: int, start: float, pid: in
     lies past the sum of the limits of the tests up to it (plus slack). A test
     whose verdict is in while the next has not started yet is taken to end now.
     """
-    n = len(timeouts)
+    n, mem, fds = len(timeouts), board.map, (pidfd,)
     seen, seen_at = None, start
     while True:
         now = _monotonic()
-        current, since = unpack_progress(mem, 0)
+        current, since = unpack_progress(board)
         if not first <= current < n:
             current, since = first, start
         state = (current, since, mem[offsets[current]])
@@ -450,7 +472,7 @@ def _watch_batch(wait, mem, offsets, timeouts, first: int, start: float, pid: in
         if now >= deadline:
             _kill_group(pid)
             return current
-        if wait((deadline - now) * 1000):
+        if _poll_in(fds, (deadline - now) * 1000):
             return -1
 
 
@@ -462,7 +484,7 @@ def _after_batch(board: Board, mem, offsets, timeouts, first: int, start: float,
         k += 1
     if k == n:
         return n
-    current, since = unpack_progress(mem, 0)
+    current, since = unpack_progress(board)
     ended_in = killed_in if killed_in >= 0 else current
     stopped = killed_in < 0 and os.WIFEXITED(status) and os.WEXITSTATUS(status) == RESTART
     if k != first and (k != ended_in or stopped):
@@ -491,15 +513,15 @@ def _batch_main(namespace: dict, tests: list, first: int, board: Board, probes, 
     for j in range(first, len(tests)):
         code, offset = tests[j], offsets[j]
         prepare(mem, offset)
-        pack_progress(mem, 0, j, _monotonic())
+        pack_progress(board, j, _monotonic())
         if type(code) is str:
-            write(mem, offset, ERROR, 0.0, code)  # the test itself does not compile
+            write(board, offset, ERROR, 0.0, code)  # the test itself does not compile
             continue
         need = _process_time() + cpu_each
         if need > soft:  # the CPU time of the tests before counts against this process's limit
             soft = min(math.ceil(need), cpu_hard)
-            _setrlimit(_RLIMIT["CPU"], isolation.RLimit(soft, cpu_hard))
-        _test_main(namespace, code, mem, times, offset, probes[j])
+            _setrlimit(_RLIMIT["CPU"], soft, cpu_hard)
+        _test_main(namespace, code, board, mem, times, offset, probes[j])
         namespace.clear()
         namespace.update(names)
         _alarm(0)  # an alarm a test left set would end the batch in a later test

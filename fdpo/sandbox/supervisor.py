@@ -15,10 +15,10 @@ Standard library only.
 from __future__ import annotations
 
 import os
-import select
 import time
 
 from fdpo.sandbox import processes
+from fdpo.sandbox.syscalls import poll_in
 from fdpo.sandbox.board import Board
 from fdpo.sandbox.runner import Session, candidate_main, compile_test, fork_process, load_probe_hash
 
@@ -169,9 +169,7 @@ class _Watch:
 
     def run(self, job_in: int) -> None:
         os.set_blocking(self.out_r, False)
-        poller = select.poll()
-        for fd in (self.out_r, self.pidfd, job_in):
-            poller.register(fd, select.POLLIN)
+        watched = (self.out_r, self.pidfd, job_in)
         deadline = self.started + self.job.limits["load_timeout"]
         while True:
             now = time.monotonic()
@@ -181,11 +179,11 @@ class _Watch:
                     self._cut_off()
                     return
             exited = False
-            for fd, _ in poller.poll((deadline - now) * 1000):
+            for fd in poll_in(watched, (deadline - now) * 1000):
                 if fd == job_in:
                     raise Orphaned
                 if fd == self.out_r and not self._read_output():
-                    poller.unregister(fd)  # every writer closed it: stop waking up for it
+                    watched = (self.pidfd, job_in)  # every writer closed it: stop waking up for it
                 elif fd == self.pidfd:
                     exited = True
             self.statuses.update(processes.reap())  # orphans re-parented to this init meanwhile

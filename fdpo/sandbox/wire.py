@@ -11,24 +11,23 @@ from __future__ import annotations
 
 import marshal
 import os
-import struct
 
-_HEADER = struct.Struct("<I")
+_HEADER_BYTES = 4  # the length of the message that follows, little-endian
 
 
 def send(fd: int, message) -> None:
     data = marshal.dumps(message)
-    view = memoryview(_HEADER.pack(len(data)) + data)
+    view = memoryview(len(data).to_bytes(_HEADER_BYTES, "little") + data)
     while view:
         view = view[os.write(fd, view):]
 
 
 def receive(fd: int):
     """The next message, or None at end of stream."""
-    header = _read_exactly(fd, _HEADER.size)
+    header = _read_exactly(fd, _HEADER_BYTES)
     if header is None:
         return None
-    data = _read_exactly(fd, _HEADER.unpack(header)[0])
+    data = _read_exactly(fd, int.from_bytes(header, "little"))
     return None if data is None else marshal.loads(data)
 
 

@@ -13,13 +13,12 @@ Does not cover one job's supervision (see ``supervisor``) or the ``fdpo`` side
 
 from __future__ import annotations
 
-import ctypes
 import gc
 import os
 import signal
 import sys
 
-from fdpo.sandbox import isolation, processes, runner, supervisor, wire
+from fdpo.sandbox import isolation, processes, runner, supervisor, syscalls, wire
 
 #: Imported before any candidate: common in generated code, and cheap to share by fork.
 PRELOAD = ("typing", "math", "re", "collections", "itertools", "functools", "string", "operator",
@@ -100,10 +99,7 @@ def _warm_up() -> None:
 def _settle() -> None:
     """Free what start-up left behind, then freeze the heap: every fork copies the page table of what stays."""
     gc.collect()
-    try:
-        ctypes.CDLL(None).malloc_trim(0)  # glibc keeps freed pages of its heap mapped until asked
-    except (OSError, AttributeError):  # pragma: no cover - another C library
-        pass
+    syscalls.malloc_trim()  # glibc keeps freed pages of its heap mapped until asked
     gc.freeze()
 
 
@@ -136,6 +132,7 @@ def _describe(names: list[str], via_userns: bool, measures: list[str], uid: int 
         parts.append("no namespaces")
     parts += measures
     parts.append(f"uid {uid}" if uid is not None else "the caller's uid")
+    parts.append("compiled test loop" if syscalls.COMPILED else "test loop in Python (no compiled fdpo.sandbox._syscalls)")
     return "; ".join(parts)
 
 
