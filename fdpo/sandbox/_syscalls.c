@@ -54,6 +54,12 @@ static PyObject *fail_on(const char *call, const char *subject) {
     return fail(what);
 }
 
+static PyObject *fail_for(const char *call, int which) {
+    char what[64];
+    snprintf(what, sizeof what, "%s(%d)", call, which);
+    return fail(what);
+}
+
 static PyObject *sys_fork(PyObject *self, PyObject *noargs) {
     pid_t pid = fork();
     if (pid < 0)
@@ -66,11 +72,8 @@ static PyObject *sys_prctl(PyObject *self, PyObject *args) {
     unsigned long arg = 0;
     if (!PyArg_ParseTuple(args, "i|k", &option, &arg))
         return NULL;
-    if (prctl(option, arg, 0UL, 0UL, 0UL) != 0) {
-        char what[32];
-        snprintf(what, sizeof what, "prctl(%d)", option);
-        return fail(what);
-    }
+    if (prctl(option, arg, 0UL, 0UL, 0UL) != 0)
+        return fail_for("prctl", option);
     Py_RETURN_NONE;
 }
 
@@ -80,11 +83,8 @@ static PyObject *sys_setrlimit(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "ikk", &resource, &soft, &hard))
         return NULL;
     struct rlimit limit = {soft, hard};
-    if (setrlimit(resource, &limit) != 0) {
-        char what[32];
-        snprintf(what, sizeof what, "setrlimit(%d)", resource);
-        return fail(what);
-    }
+    if (setrlimit(resource, &limit) != 0)
+        return fail_for("setrlimit", resource);
     Py_RETURN_NONE;
 }
 
@@ -405,6 +405,7 @@ static PyMethodDef methods[] = {
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "fdpo.sandbox._syscalls",
     "The sandbox's Linux calls and its fork-per-test loop, compiled (see fdpo.sandbox.syscalls).", -1, methods,
+    NULL, NULL, NULL, NULL,
 };
 
 PyMODINIT_FUNC PyInit__syscalls(void) {
