@@ -5,8 +5,8 @@ outcome, and the sandbox (one pool per isolation mode) must still run the next
 candidate correctly. The last tests check that nothing was left behind. Every
 case runs in both isolation modes: a fork per test (the default) and a fork per
 candidate (``isolation="candidate"``), where a test that crashes, hangs, exits
-or starts processes must spoil only itself just the same; and once more forking
-per test without the compiled calls (``FDPO_SANDBOX_CTYPES=1``: ctypes, and the
+or starts processes must spoil only itself just the same; and both modes once
+more without the compiled calls (``FDPO_SANDBOX_CTYPES=1``: ctypes, and the
 test loop in Python).
 """
 
@@ -31,10 +31,10 @@ OK = "def f(x):\n    return x + 1\n"
 SANITY = "assert f(1) == 2"
 
 
-@pytest.fixture(scope="module", params=["test", "candidate", "test, ctypes"])
+@pytest.fixture(scope="module", params=["test", "candidate", "test, ctypes", "candidate, ctypes"])
 def isolation(request):
-    """The isolation mode; "test, ctypes": forking per test with the sandbox's calls made through ctypes and the
-    test loop in Python, as where the compiled ``fdpo.sandbox._syscalls`` could not be built."""
+    """The isolation mode; ", ctypes": with the sandbox's calls made through ctypes (and the test loop in
+    Python), as where the compiled ``fdpo.sandbox._syscalls`` could not be built."""
     mode, _, calls = request.param.partition(", ")
     if calls:
         os.environ[FORCE_CTYPES] = "1"
@@ -51,7 +51,7 @@ def ex(isolation):
         with Executor(jobs=2, limits=Limits(timeout=1.0, memory_mb=512, max_file_mb=8, max_processes=32),
                       isolation=isolation) as executor:
             compiled = FORCE_CTYPES not in os.environ
-            assert executor.isolation.endswith("compiled test loop" if compiled else "no compiled fdpo.sandbox._syscalls)")
+            assert executor.isolation.endswith("compiled test loop" if compiled else "(calls through ctypes)")
             yield executor
     finally:
         del os.environ["FDPO_TEST_SECRET"]

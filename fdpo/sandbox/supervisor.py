@@ -18,9 +18,9 @@ import os
 import time
 
 from fdpo.sandbox import processes
-from fdpo.sandbox.syscalls import poll_in
 from fdpo.sandbox.board import Board
 from fdpo.sandbox.runner import Session, candidate_main, compile_test, fork_process, load_probe_hash
+from fdpo.sandbox.syscalls import poll_in
 
 #: How long past a limit the worker waits for the candidate process's own verdict.
 SLACK = 1.0

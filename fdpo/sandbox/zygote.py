@@ -132,7 +132,7 @@ def _describe(names: list[str], via_userns: bool, measures: list[str], uid: int 
         parts.append("no namespaces")
     parts += measures
     parts.append(f"uid {uid}" if uid is not None else "the caller's uid")
-    parts.append("compiled test loop" if syscalls.COMPILED else "test loop in Python (no compiled fdpo.sandbox._syscalls)")
+    parts.append("compiled test loop" if syscalls.COMPILED else "test loop in Python (calls through ctypes)")
     return "; ".join(parts)
 
 
